@@ -47,8 +47,10 @@ pub struct FileReport {
     pub info: NiftiInfo,
     /// Native shape.
     pub shape: [usize; 3],
-    /// Native voxel size, mm.
+    /// Voxel size in mm as the header states it (`pixdim[1..4]`, nibabel's `get_zooms`).
     pub zooms: [f64; 3],
+    /// Voxel size in mm as the affine implies it (column lengths; what resampling uses).
+    pub affine_zooms: [f64; 3],
     /// nibabel orientation code.
     pub orientation: String,
     /// Native affine.
@@ -184,7 +186,8 @@ fn file_report(role: &str, vol: &Volume, info: NiftiInfo, grid: GridRelation) ->
     FileReport {
         role: role.to_string(),
         shape: vol.dims(),
-        zooms: vol.zooms(),
+        zooms: info.pixdim.map(f64::abs),
+        affine_zooms: vol.zooms(),
         orientation: vol.orientation_code(),
         affine: vol.affine().0,
         intensity_range: vol.finite_range(),

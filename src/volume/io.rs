@@ -145,9 +145,8 @@ impl Classify for VolumeError {
     }
 }
 
-/// The voxel type a file stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// The voxel type a file stores (serialised with numpy's names: `int16`, `float32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredType {
     /// uint8
     U8,
@@ -169,6 +168,12 @@ pub enum StoredType {
     F32,
     /// float64
     F64,
+}
+
+impl Serialize for StoredType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 impl StoredType {

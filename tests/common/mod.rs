@@ -15,9 +15,15 @@ pub fn data_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("test data not found at {} (set GLIOEDGE_TEST_DATA); CI must have it", dir.display());
+        panic!(
+            "test data not found at {} (set GLIOEDGE_TEST_DATA); CI must have it",
+            dir.display()
+        );
     }
-    eprintln!("test data not found at {}; set GLIOEDGE_TEST_DATA to run this test", dir.display());
+    eprintln!(
+        "test data not found at {}; set GLIOEDGE_TEST_DATA to run this test",
+        dir.display()
+    );
     None
 }
 
