@@ -20,6 +20,7 @@
 pub mod case;
 pub mod config;
 pub mod error;
+pub mod report;
 pub mod volume;
 
 /// The software version written into every result.
