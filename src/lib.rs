@@ -17,11 +17,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod board;
 pub mod case;
 pub mod config;
 pub mod error;
+pub mod fusion;
+pub mod inference;
+pub mod model;
+pub mod phantom;
+pub mod radiomics;
 pub mod report;
+pub mod service;
+pub mod spool;
+pub mod stats;
 pub mod volume;
+pub mod web;
 
 /// The software version written into every result.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

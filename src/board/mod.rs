@@ -1,0 +1,1 @@
+//! (board: being built; see ARCHITECTURE.md.)

@@ -1,0 +1,1 @@
+//! (inference: being built; see ARCHITECTURE.md.)

@@ -1,0 +1,1 @@
+//! PyRadiomics pre-processing: resampling to a new spacing, pre-cropping, casting.

@@ -1,0 +1,1 @@
+//! (spool: being built; see ARCHITECTURE.md.)

@@ -1,0 +1,1 @@
+//! (stats: being built; see ARCHITECTURE.md.)
