@@ -38,6 +38,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// PyRadiomics-parity radiomics features of an image + mask, or of every sequence of a case.
+    Features(commands::features::Cli),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
+        Command::Features(args) => commands::features::run(&args, &config),
         Command::Config {
             action: ConfigAction::Print,
         } => {

@@ -1,0 +1,307 @@
+//! Texture matrix builders (PyRadiomics `cmatrices.c`), apart from the feature formulas.
+//!
+//! All builders work on the ROI bounding box with `x` fastest and 1-based grey levels
+//! (0 = outside the ROI). Grey levels are compressed to the levels present in the ROI, which is
+//! what PyRadiomics does after building (it deletes empty rows/columns); the formulas use the
+//! level values themselves, kept in [`Levels::values`].
+
+use std::collections::BTreeMap;
+
+use super::roi::Discretised;
+
+/// Neighbour offsets (dx, dy, dz) as PyRadiomics generates them: every offset whose infinity
+/// norm is one of `distances` and that fits in the box (`|offset| < size` per axis). With
+/// `bidirectional == false` only one of each ± pair is kept.
+pub fn angles(size: [usize; 3], distances: &[usize], bidirectional: bool) -> Vec<[i64; 3]> {
+    let dmax = distances.iter().copied().max().unwrap_or(1) as i64;
+    let mut out = Vec::new();
+    // Same enumeration as PyRadiomics (numpy z, y, x order, from +d down to -d).
+    for dz in (-dmax..=dmax).rev() {
+        for dy in (-dmax..=dmax).rev() {
+            for dx in (-dmax..=dmax).rev() {
+                let o = [dx, dy, dz];
+                let norm = o.iter().map(|v| v.abs()).max().unwrap_or(0);
+                if norm == 0 || !distances.contains(&(norm as usize)) {
+                    continue;
+                }
+                if (0..3).any(|a| o[a].unsigned_abs() as usize >= size[a]) {
+                    continue;
+                }
+                out.push(o);
+            }
+        }
+    }
+    if !bidirectional {
+        // The enumeration is mirrored around its middle: keep the first half.
+        out.truncate(out.len() / 2);
+    }
+    out
+}
+
+/// Present grey levels and the map from level to compressed index.
+#[derive(Debug, Clone)]
+pub struct Levels {
+    /// Level values present in the ROI, ascending.
+    pub values: Vec<f64>,
+    /// `index[level]` = compressed index (only meaningful for present levels).
+    pub index: Vec<usize>,
+}
+
+impl Levels {
+    /// From a discretised ROI.
+    pub fn of(d: &Discretised) -> Levels {
+        let mut index = vec![usize::MAX; d.ng as usize + 1];
+        for (i, &l) in d.present.iter().enumerate() {
+            index[l as usize] = i;
+        }
+        Levels {
+            values: d.present.iter().map(|&l| f64::from(l)).collect(),
+            index,
+        }
+    }
+
+    /// Number of present levels.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no level is present.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+#[inline]
+fn neighbour(p: [usize; 3], o: [i64; 3], dims: [usize; 3]) -> Option<usize> {
+    let x = p[0] as i64 + o[0];
+    let y = p[1] as i64 + o[1];
+    let z = p[2] as i64 + o[2];
+    if x < 0 || y < 0 || z < 0 || x >= dims[0] as i64 || y >= dims[1] as i64 || z >= dims[2] as i64
+    {
+        return None;
+    }
+    Some((z as usize * dims[1] + y as usize) * dims[0] + x as usize)
+}
+
+/// Raw co-occurrence counts per angle: `counts[a][i * n + j]` (i = centre, j = neighbour).
+pub fn glcm(levels: &[u32], dims: [usize; 3], lv: &Levels, angles: &[[i64; 3]]) -> Vec<Vec<f64>> {
+    let n = lv.len();
+    let mut counts = vec![vec![0.0f64; n * n]; angles.len()];
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                let i = (z * dims[1] + y) * dims[0] + x;
+                let li = levels[i];
+                if li == 0 {
+                    continue;
+                }
+                let ci = lv.index[li as usize];
+                for (a, &o) in angles.iter().enumerate() {
+                    if let Some(j) = neighbour([x, y, z], o, dims) {
+                        let lj = levels[j];
+                        if lj != 0 {
+                            counts[a][ci * n + lv.index[lj as usize]] += 1.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// Run-length counts per angle: `runs[a][i * nr + (length - 1)]`; `nr` = longest box side.
+/// Angles in which no line holds more than one ROI voxel are returned empty (PyRadiomics).
+pub fn glrlm(
+    levels: &[u32],
+    dims: [usize; 3],
+    lv: &Levels,
+    angles: &[[i64; 3]],
+) -> (Vec<Vec<f64>>, usize) {
+    let n = lv.len();
+    let nr = dims.iter().copied().max().unwrap_or(1);
+    let mut out = Vec::with_capacity(angles.len());
+    for &o in angles {
+        let mut m = vec![0.0f64; n * nr];
+        let mut multi = false;
+        for z in 0..dims[2] {
+            for y in 0..dims[1] {
+                for x in 0..dims[0] {
+                    // A line starts where the previous voxel along the angle is outside the box.
+                    let back = [-o[0], -o[1], -o[2]];
+                    if neighbour([x, y, z], back, dims).is_some() {
+                        continue;
+                    }
+                    let mut p = [x as i64, y as i64, z as i64];
+                    let mut cur: u32 = 0;
+                    let mut len = 0usize;
+                    let mut elements = 0usize;
+                    loop {
+                        let i = (p[2] as usize * dims[1] + p[1] as usize) * dims[0] + p[0] as usize;
+                        let l = levels[i];
+                        if l != 0 {
+                            elements += 1;
+                            if cur == l {
+                                len += 1;
+                            } else {
+                                if cur != 0 {
+                                    m[lv.index[cur as usize] * nr + len - 1] += 1.0;
+                                }
+                                cur = l;
+                                len = 1;
+                            }
+                        } else if cur != 0 {
+                            m[lv.index[cur as usize] * nr + len - 1] += 1.0;
+                            cur = 0;
+                            len = 0;
+                        }
+                        p = [p[0] + o[0], p[1] + o[1], p[2] + o[2]];
+                        if p.iter().zip(dims).any(|(&c, d)| c < 0 || c >= d as i64) {
+                            break;
+                        }
+                    }
+                    if cur != 0 {
+                        m[lv.index[cur as usize] * nr + len - 1] += 1.0;
+                    }
+                    if elements > 1 {
+                        multi = true;
+                    }
+                }
+            }
+        }
+        if !multi {
+            m.iter_mut().for_each(|v| *v = 0.0);
+        }
+        out.push(m);
+    }
+    (out, nr)
+}
+
+/// Zones (connected voxels of one level, neighbours by `angles`, both directions):
+/// `(compressed level, zone size) → number of zones`.
+pub fn glszm(
+    levels: &[u32],
+    dims: [usize; 3],
+    lv: &Levels,
+    angles: &[[i64; 3]],
+) -> BTreeMap<(usize, usize), f64> {
+    let mut done = vec![false; levels.len()];
+    let mut zones = BTreeMap::new();
+    let mut stack = Vec::new();
+    for start in 0..levels.len() {
+        let l = levels[start];
+        if l == 0 || done[start] {
+            continue;
+        }
+        done[start] = true;
+        stack.push(start);
+        let mut size = 0usize;
+        while let Some(k) = stack.pop() {
+            size += 1;
+            let x = k % dims[0];
+            let y = (k / dims[0]) % dims[1];
+            let z = k / (dims[0] * dims[1]);
+            for &o in angles {
+                if let Some(j) = neighbour([x, y, z], o, dims) {
+                    if !done[j] && levels[j] == l {
+                        done[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        *zones.entry((lv.index[l as usize], size)).or_insert(0.0) += 1.0;
+    }
+    zones
+}
+
+/// Dependence counts: `dep[i * cols + d]` = voxels of level i with `d` dependent neighbours
+/// (|level difference| <= alpha, neighbours by `angles`, both directions); `cols = angles + 1`.
+pub fn gldm(
+    levels: &[u32],
+    dims: [usize; 3],
+    lv: &Levels,
+    angles: &[[i64; 3]],
+    alpha: i64,
+) -> (Vec<f64>, usize) {
+    let cols = angles.len() + 1;
+    let mut m = vec![0.0f64; lv.len() * cols];
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                let i = (z * dims[1] + y) * dims[0] + x;
+                let li = levels[i];
+                if li == 0 {
+                    continue;
+                }
+                let mut dep = 0usize;
+                for &o in angles {
+                    if let Some(j) = neighbour([x, y, z], o, dims) {
+                        let lj = levels[j];
+                        if lj != 0 && (i64::from(li) - i64::from(lj)).abs() <= alpha {
+                            dep += 1;
+                        }
+                    }
+                }
+                m[lv.index[li as usize] * cols + dep] += 1.0;
+            }
+        }
+    }
+    (m, cols)
+}
+
+/// NGTDM: per present level, the voxel count `n` and the summed |level − neighbourhood mean| `s`
+/// (a voxel without ROI neighbours counts with difference 0, as in PyRadiomics).
+pub fn ngtdm(
+    levels: &[u32],
+    dims: [usize; 3],
+    lv: &Levels,
+    angles: &[[i64; 3]],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut n = vec![0.0f64; lv.len()];
+    let mut s = vec![0.0f64; lv.len()];
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                let i = (z * dims[1] + y) * dims[0] + x;
+                let li = levels[i];
+                if li == 0 {
+                    continue;
+                }
+                let mut count = 0.0f64;
+                let mut sum = 0.0f64;
+                for &o in angles {
+                    if let Some(j) = neighbour([x, y, z], o, dims) {
+                        let lj = levels[j];
+                        if lj != 0 {
+                            count += 1.0;
+                            sum += f64::from(lj);
+                        }
+                    }
+                }
+                let diff = if count == 0.0 {
+                    0.0
+                } else {
+                    (f64::from(li) - sum / count).abs()
+                };
+                let c = lv.index[li as usize];
+                n[c] += 1.0;
+                s[c] += diff;
+            }
+        }
+    }
+    (n, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn angle_counts_as_pyradiomics() {
+        assert_eq!(angles([5, 5, 5], &[1], false).len(), 13);
+        assert_eq!(angles([5, 5, 5], &[1], true).len(), 26);
+        assert_eq!(angles([5, 5, 1], &[1], false).len(), 4);
+        assert_eq!(angles([5, 5, 5], &[1, 2], true).len(), 124);
+    }
+}
