@@ -38,6 +38,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the appliance: watch the spool's inbox, process each case exactly once, serve the
+    /// status page (127.0.0.1:8080 by default). Stops gracefully on SIGTERM.
+    Serve,
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
+        Command::Serve => commands::serve::serve(&config),
         Command::Config {
             action: ConfigAction::Print,
         } => {
