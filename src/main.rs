@@ -40,6 +40,9 @@ enum Command {
     },
     /// PyRadiomics-parity radiomics features of an image + mask, or of every sequence of a case.
     Features(commands::features::Cli),
+    /// Run the appliance: watch the spool's inbox, process each case exactly once, serve the
+    /// status page (127.0.0.1:8080 by default). Stops gracefully on SIGTERM.
+    Serve,
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
         Command::Features(args) => commands::features::run(&args, &config),
+        Command::Serve => commands::serve::serve(&config),
         Command::Config {
             action: ConfigAction::Print,
         } => {

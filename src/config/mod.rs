@@ -9,6 +9,8 @@
 //! With no file at all, the embedded defaults are a working developer setup (`./var/` spool,
 //! the bundled demo model). `glioedge config print` shows the effective configuration.
 
+pub mod appliance;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -76,6 +78,18 @@ pub struct RawConfig {
     /// `[case]`
     #[serde(default)]
     pub case: RawCase,
+    /// `[spool]`
+    #[serde(default)]
+    pub spool: appliance::RawSpool,
+    /// `[web]`
+    #[serde(default)]
+    pub web: appliance::RawWeb,
+    /// `[board]`
+    #[serde(default)]
+    pub board: appliance::RawBoard,
+    /// `[service]`
+    #[serde(default)]
+    pub service: appliance::RawService,
 }
 
 /// `[limits]`
@@ -128,6 +142,14 @@ pub struct Config {
     pub volume: VolumeConfig,
     /// Case handling.
     pub case: CaseConfig,
+    /// The drop folder.
+    pub spool: appliance::SpoolConfig,
+    /// The status page.
+    pub web: appliance::WebConfig,
+    /// GPIO pins.
+    pub board: appliance::BoardConfig,
+    /// The daemon.
+    pub service: appliance::ServiceConfig,
 }
 
 /// Resolved `[limits]`.
@@ -226,6 +248,8 @@ impl RawConfig {
                 ));
             }
         }
+        let (spool, web, board, service) =
+            appliance::resolve(self.spool, self.web, self.board, self.service, &path)?;
         Ok(Config {
             source: source.map(Path::to_path_buf),
             limits: Limits { max_volume_bytes },
@@ -237,6 +261,10 @@ impl RawConfig {
                 reference_sequence,
                 mask_labels,
             },
+            spool,
+            web,
+            board,
+            service,
         })
     }
 }
