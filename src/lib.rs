@@ -25,6 +25,7 @@ pub mod fusion;
 pub mod inference;
 pub mod model;
 pub mod phantom;
+pub mod pipeline;
 pub mod radiomics;
 pub mod report;
 pub mod service;
