@@ -278,6 +278,7 @@ impl ValidationReport {
                 markers: false,
             }],
             bands: Vec::new(),
+            legend_upper: false,
         };
         for (i, (s, m)) in scores.iter().zip(&self.scores).enumerate() {
             let curve = roc_curve(y, &s.values).map_err(|e| e.to_string())?;
@@ -330,6 +331,7 @@ impl ValidationReport {
                     markers: false,
                 }],
                 bands: Vec::new(),
+                legend_upper: false,
             };
             let mut dca = Chart {
                 title: format!("Decision curve — {}", self.label),
@@ -339,6 +341,7 @@ impl ValidationReport {
                 y_range: (-0.05, 0.0),
                 lines: Vec::new(),
                 bands: Vec::new(),
+                legend_upper: true,
             };
             let prev = self.n_positive as f64 / self.n as f64;
             dca.y_range.1 = prev.max(0.05) * 1.1;
