@@ -38,33 +38,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate labelled scores: AUC with DeLong CI, operating point, calibration,
-    /// decision curve; paired DeLong tests and NRI of each later score over the first.
-    /// Writes metrics.json, validation.csv, ROC/calibration/decision-curve plots (SVG, PNG)
-    /// and report.html into --out.
-    Validate {
-        /// CSV with one row per case.
-        #[arg(long, value_name = "FILE.csv")]
-        scores: PathBuf,
-        /// Label column (0/1; rows with a missing label are left out and listed).
-        #[arg(long)]
-        label: String,
-        /// Score column (repeat; the first is the reference of the comparisons).
-        #[arg(long = "score", required = true)]
-        score: Vec<String>,
-        /// Case-id column (default `id` if present, else row numbers).
-        #[arg(long)]
-        id: Option<String>,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Stratified bootstrap resamples for the AUC CI and the ROC band (0: none).
-        #[arg(long, default_value_t = 1000)]
-        bootstrap: usize,
-        /// Bootstrap seed.
-        #[arg(long, default_value_t = 20261122)]
-        seed: u64,
-    },
+    /// Validate labelled scores (AUC + DeLong, calibration, decision curve, NRI) into a folder.
+    Validate(commands::validate::ValidateArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -101,23 +76,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
-        Command::Validate {
-            scores,
-            label,
-            score,
-            id,
-            out,
-            bootstrap,
-            seed,
-        } => commands::validate::validate_scores_cmd(&commands::validate::ScoresArgs {
-            file: &scores,
-            label: &label,
-            scores: &score,
-            id: id.as_deref(),
-            out: &out,
-            bootstrap,
-            seed,
-        }),
+        Command::Validate(args) => commands::validate::run(&args),
         Command::Config {
             action: ConfigAction::Print,
         } => {

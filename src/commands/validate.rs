@@ -3,7 +3,7 @@
 //! ratings with and without the nomogram). Rows with a missing or non-0/1 label or a missing
 //! score are left out and listed, and the rest is analysed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use glioedge::error::Classify;
@@ -27,6 +27,50 @@ struct Metrics<'a> {
     score_columns: &'a [String],
     #[serde(flatten)]
     report: &'a glioedge::stats::report::ValidationReport,
+}
+
+/// `glioedge validate`: the seeds' validation table for labelled scores.
+///
+/// Per score: AUC with DeLong CI, Youden operating point (sensitivity, specificity, accuracy),
+/// and for probabilities Hosmer–Lemeshow, calibration slope/intercept, Brier and the decision
+/// curve; per later score: paired DeLong test and NRI over the first. Writes metrics.json,
+/// validation.csv, ROC/calibration/decision-curve plots (SVG, PNG) and report.html into --out.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// CSV with one row per case.
+    #[arg(long, value_name = "FILE.csv")]
+    scores: PathBuf,
+    /// Label column (0/1; rows with a missing label are left out and listed).
+    #[arg(long)]
+    label: String,
+    /// Score column (repeat; the first is the reference of the comparisons).
+    #[arg(long = "score", required = true)]
+    score: Vec<String>,
+    /// Case-id column (default `id` if present, else row numbers).
+    #[arg(long)]
+    id: Option<String>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Stratified bootstrap resamples for the AUC CI and the ROC band (0: none).
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 20261122)]
+    seed: u64,
+}
+
+/// Runs `glioedge validate`.
+pub fn run(a: &ValidateArgs) -> ExitCode {
+    validate_scores_cmd(&ScoresArgs {
+        file: &a.scores,
+        label: &a.label,
+        scores: &a.score,
+        id: a.id.as_deref(),
+        out: &a.out,
+        bootstrap: a.bootstrap,
+        seed: a.seed,
+    })
 }
 
 /// Arguments of `validate --scores`.
