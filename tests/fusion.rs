@@ -231,3 +231,37 @@ fn nomogram_round_trips_through_toml_and_json() {
         nomo
     );
 }
+
+#[test]
+fn head_over_features_is_a_logistic_of_its_signature() {
+    use glioedge::fusion::fit::{fit_head, SignatureSpec};
+    use glioedge::fusion::TaskLabels;
+    use glioedge::report::result::TaskStatus;
+    let Some(c) = cohort() else { return };
+    let spec = SignatureSpec {
+        name: "dl_score".into(),
+        prefixes: vec!["rad:".into()],
+    };
+    let (sf, head) = fit_head(&c.table, &c.labels, &spec, "idh", 10, 7)
+        .expect("fit")
+        .expect("a head");
+    assert!(sf.signature.features.iter().any(|f| f == "rad:f01"));
+    let labels = TaskLabels {
+        title: "IDH mutation".into(),
+        positive: "IDH-mutant".into(),
+        negative: "IDH-wildtype".into(),
+    };
+    let (f, k) = case_inputs(&c, 3);
+    let a = assess(&head, &f, &|n| k.get(n).copied());
+    let Assessment::Assessed(ref x) = a else {
+        panic!("not assessed: {a:?}")
+    };
+    let score = x.signature_scores["dl_score"];
+    assert!((x.probability - 1.0 / (1.0 + (-score).exp())).abs() < 1e-15);
+    let sum: f64 = x.shap.all.iter().map(|c| c.contribution).sum();
+    assert!((x.logit - x.shap.baseline_logit - sum).abs() < 1e-10);
+    let tr = a.task_result(&head, &labels);
+    assert_eq!(tr.status, TaskStatus::Assessed);
+    assert_eq!(tr.dl_score, Some(score));
+    assert_eq!(tr.threshold, head.threshold);
+}

@@ -343,69 +343,11 @@ pub fn fit_task(
     let foldid = stratified_fold_ids(labels, cfg.folds, cfg.seed);
     let mut signatures = Vec::new();
     for spec in &cfg.signatures {
-        let cols: Vec<usize> = kept
-            .iter()
-            .copied()
-            .filter(|&j| {
-                spec.prefixes
-                    .iter()
-                    .any(|p| table.names[j].starts_with(p.as_str()))
-            })
-            .collect();
-        if cols.is_empty() {
-            continue;
+        if let Some(s) =
+            fit_signature(table, &kept, labels, &foldid, spec, cfg.use_1se).map_err(st)?
+        {
+            signatures.push(s);
         }
-        let x: Vec<Vec<f64>> = cols.iter().map(|&j| table.values[j].clone()).collect();
-        let cv = cv_lasso(&x, labels, &foldid, &LassoOptions::default()).map_err(st)?;
-        let mut idx = if cfg.use_1se {
-            cv.index_1se
-        } else {
-            cv.index_min
-        };
-        if cv.path.beta[idx].iter().all(|&b| b == 0.0) {
-            idx = cv.index_min;
-        }
-        if cv.path.beta[idx].iter().all(|&b| b == 0.0) {
-            // No feature carries signal beyond the intercept: no signature.
-            continue;
-        }
-        let mut sig = Signature {
-            name: spec.name.clone(),
-            features: Vec::new(),
-            means: Vec::new(),
-            sds: Vec::new(),
-            coefficients: Vec::new(),
-            intercept: cv.path.intercept[idx],
-        };
-        for (k, &j) in cols.iter().enumerate() {
-            let b = cv.path.beta[idx][k];
-            if b == 0.0 {
-                continue;
-            }
-            let col = &table.values[j];
-            let m = crate::stats::mean(col);
-            let mut ss = 0.0;
-            for &v in col {
-                ss += (v - m) * (v - m);
-            }
-            let sd = (ss / n as f64).sqrt();
-            sig.features.push(table.names[j].clone());
-            sig.means.push(m);
-            sig.sds.push(sd);
-            sig.coefficients.push(b * sd);
-            sig.intercept += b * m;
-        }
-        let scores = signature_scores(&sig, table);
-        signatures.push(SignatureFit {
-            name: spec.name.clone(),
-            candidates: cols.len(),
-            lambda_min: cv.lambda_min,
-            lambda_1se: cv.lambda_1se,
-            lambda: cv.path.lambda[idx],
-            cv_deviance: cv.cvm[idx],
-            training_auc: auc(labels, &scores).map_err(st)?,
-            signature: sig,
-        });
     }
 
     // 4. Univariable screen, then the multivariable nomogram on complete cases.
@@ -546,6 +488,121 @@ pub fn fit_task(
         training_auc,
         nomogram,
     })
+}
+
+/// The LASSO step for one signature over the columns `kept` of `table` whose names match the
+/// spec; `None` when no column matches or no feature survives the penalty.
+fn fit_signature(
+    table: &FeatureTable,
+    kept: &[usize],
+    labels: &[f64],
+    foldid: &[usize],
+    spec: &SignatureSpec,
+    use_1se: bool,
+) -> Result<Option<SignatureFit>, StatsError> {
+    let n = labels.len();
+    let cols: Vec<usize> = kept
+        .iter()
+        .copied()
+        .filter(|&j| {
+            spec.prefixes
+                .iter()
+                .any(|p| table.names[j].starts_with(p.as_str()))
+        })
+        .collect();
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    let x: Vec<Vec<f64>> = cols.iter().map(|&j| table.values[j].clone()).collect();
+    let cv = cv_lasso(&x, labels, foldid, &LassoOptions::default())?;
+    let mut idx = if use_1se { cv.index_1se } else { cv.index_min };
+    if cv.path.beta[idx].iter().all(|&b| b == 0.0) {
+        idx = cv.index_min;
+    }
+    if cv.path.beta[idx].iter().all(|&b| b == 0.0) {
+        // No feature carries signal beyond the intercept: no signature.
+        return Ok(None);
+    }
+    let mut sig = Signature {
+        name: spec.name.clone(),
+        features: Vec::new(),
+        means: Vec::new(),
+        sds: Vec::new(),
+        coefficients: Vec::new(),
+        intercept: cv.path.intercept[idx],
+    };
+    for (k, &j) in cols.iter().enumerate() {
+        let b = cv.path.beta[idx][k];
+        if b == 0.0 {
+            continue;
+        }
+        let col = &table.values[j];
+        let m = crate::stats::mean(col);
+        let mut ss = 0.0;
+        for &v in col {
+            ss += (v - m) * (v - m);
+        }
+        let sd = (ss / n as f64).sqrt();
+        sig.features.push(table.names[j].clone());
+        sig.means.push(m);
+        sig.sds.push(sd);
+        sig.coefficients.push(b * sd);
+        sig.intercept += b * m;
+    }
+    let scores = signature_scores(&sig, table);
+    Ok(Some(SignatureFit {
+        name: spec.name.clone(),
+        candidates: cols.len(),
+        lambda_min: cv.lambda_min,
+        lambda_1se: cv.lambda_1se,
+        lambda: cv.path.lambda[idx],
+        cv_deviance: cv.cvm[idx],
+        training_auc: auc(labels, &scores)?,
+        signature: sig,
+    }))
+}
+
+/// A seed-000 style head: LASSO-logistic over the features matching `spec` (e.g. the `dl:`
+/// deep features), no ICC or redundancy filter, as a [`Nomogram::head`] whose threshold is
+/// the Youden-optimal training probability. `None` when no feature survives the penalty.
+pub fn fit_head(
+    table: &FeatureTable,
+    labels: &[f64],
+    spec: &SignatureSpec,
+    task: &str,
+    folds: usize,
+    seed: u64,
+) -> Result<Option<(SignatureFit, Nomogram)>, FitError> {
+    let st = |source: StatsError| FitError::Stats {
+        task: task.to_string(),
+        source,
+    };
+    let n = table.case_ids.len();
+    if labels.len() != n || table.values.iter().any(|c| c.len() != n) {
+        return Err(FitError::Input {
+            task: task.to_string(),
+            problem: "labels and feature columns differ in length".into(),
+        });
+    }
+    crate::stats::check_binary("fit", labels, n).map_err(st)?;
+    let all: Vec<usize> = (0..table.names.len()).collect();
+    let foldid = stratified_fold_ids(labels, folds, seed);
+    let Some(sf) = fit_signature(table, &all, labels, &foldid, spec, false).map_err(st)? else {
+        return Ok(None);
+    };
+    let scores = signature_scores(&sf.signature, table);
+    let probs: Vec<f64> = scores.iter().map(|&s| 1.0 / (1.0 + (-s).exp())).collect();
+    let threshold = youden(labels, &probs)
+        .map_err(st)?
+        .threshold
+        .clamp(0.0, 1.0);
+    let range = scores
+        .iter()
+        .fold([f64::INFINITY, f64::NEG_INFINITY], |r, &v| {
+            [r[0].min(v), r[1].max(v)]
+        });
+    let nomo = Nomogram::head(task, sf.signature.clone(), range, threshold);
+    Ok(Some((sf, nomo)))
 }
 
 /// A signature's score for every case of a table.

@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::result::{Contribution, NomogramPoints, Shap, VariablePoints};
+use crate::report::result::{
+    Contribution, NomogramPoints, Shap, TaskResult, TaskStatus, VariablePoints,
+};
 
 /// A linear signature over standardised features.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -166,6 +168,52 @@ pub enum Assessment {
     Assessed(Box<Assessed>),
     /// No number, and why.
     NotAssessable(NotAssessable),
+}
+
+/// Human labels of a task for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLabels {
+    /// Human title, e.g. "IDH mutation".
+    pub title: String,
+    /// What a positive class means.
+    pub positive: String,
+    /// What a negative class means.
+    pub negative: String,
+}
+
+impl Assessment {
+    /// The `result.json` block of this assessment (`rad_score` / `dl_score` filled from the
+    /// signatures of those names).
+    pub fn task_result(&self, nomogram: &Nomogram, labels: &TaskLabels) -> TaskResult {
+        let mut r = TaskResult {
+            task: nomogram.task.clone(),
+            title: labels.title.clone(),
+            positive_label: labels.positive.clone(),
+            negative_label: labels.negative.clone(),
+            status: TaskStatus::NotAssessable,
+            reason: None,
+            probability: None,
+            positive: None,
+            threshold: nomogram.threshold,
+            rad_score: None,
+            dl_score: None,
+            nomogram: None,
+            shap: None,
+        };
+        match self {
+            Assessment::NotAssessable(e) => r.reason = Some(e.reason.clone()),
+            Assessment::Assessed(a) => {
+                r.status = TaskStatus::Assessed;
+                r.probability = Some(a.probability);
+                r.positive = Some(a.positive);
+                r.rad_score = a.signature_scores.get("rad_score").copied();
+                r.dl_score = a.signature_scores.get("dl_score").copied();
+                r.nomogram = Some(a.points.clone());
+                r.shap = Some(a.shap.clone());
+            }
+        }
+        r
+    }
 }
 
 fn sigmoid(x: f64) -> f64 {
