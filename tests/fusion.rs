@@ -265,3 +265,80 @@ fn head_over_features_is_a_logistic_of_its_signature() {
     assert_eq!(tr.dl_score, Some(score));
     assert_eq!(tr.threshold, head.threshold);
 }
+
+fn subset(c: &Cohort, rows: &[usize]) -> Cohort {
+    let pick = |t: &FeatureTable| FeatureTable {
+        case_ids: rows.iter().map(|&i| t.case_ids[i].clone()).collect(),
+        names: t.names.clone(),
+        values: t
+            .values
+            .iter()
+            .map(|v| rows.iter().map(|&i| v[i]).collect())
+            .collect(),
+        perturbed: Vec::new(),
+    };
+    let mut table = pick(&c.table);
+    table.perturbed = c.table.perturbed.iter().map(pick).collect();
+    Cohort {
+        table,
+        labels: rows.iter().map(|&i| c.labels[i]).collect(),
+        clinical: ClinicalTable {
+            names: c.clinical.names.clone(),
+            values: c
+                .clinical
+                .values
+                .iter()
+                .map(|v| rows.iter().map(|&i| v[i]).collect())
+                .collect(),
+        },
+    }
+}
+
+#[test]
+fn validation_on_held_out_cases_reports_exclusions_and_compares_with_the_nomogram() {
+    use glioedge::fusion::fit::cohort_scores;
+    use glioedge::stats::report::{validate_scores, ValidateOptions};
+    let Some(c) = cohort() else { return };
+    let train = subset(&c, &(0..140).collect::<Vec<_>>());
+    let test = subset(&c, &(140..200).collect::<Vec<_>>());
+    let r = fit(&train);
+    let mut labels: Vec<Option<f64>> = test.labels.iter().map(|&v| Some(v)).collect();
+    labels[0] = None;
+    let (y, scores, excluded) = cohort_scores(&r, &test.table, &labels, &test.clinical);
+    assert_eq!(excluded[0].case, test.table.case_ids[0]);
+    assert_eq!(excluded[0].reason, "label missing");
+    // Every other exclusion is a model refusing an input outside its training range.
+    assert!(excluded[1..]
+        .iter()
+        .all(|e| e.reason.contains("outside the training range")));
+    assert_eq!(y.len() + excluded.len(), 60);
+    let names: Vec<&str> = scores.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.last(), Some(&"nomogram"));
+    assert!(names.contains(&"rad_score"));
+    let opts = ValidateOptions {
+        bootstrap: 0,
+        compare_last: true,
+        ..ValidateOptions::default()
+    };
+    let v = validate_scores("y", &y, &scores, excluded, &opts).expect("validate");
+    let auc = |n: &str| {
+        v.scores
+            .iter()
+            .find(|s| s.name == n)
+            .expect("score")
+            .roc
+            .auc
+    };
+    for s in &v.scores {
+        eprintln!("{:<10} AUC {:.3} CI {:?}", s.name, s.roc.auc, s.roc.ci);
+    }
+    for cmp in &v.comparisons {
+        assert_eq!(cmp.score, "nomogram");
+        assert!(cmp.nri.is_some());
+    }
+    assert_eq!(v.comparisons.len(), scores.len() - 1);
+    assert!(auc("nomogram") > auc("rad_score"), "nomogram vs rad-score");
+    if names.contains(&"clinical") {
+        assert!(auc("nomogram") > auc("clinical"), "nomogram vs clinical");
+    }
+}

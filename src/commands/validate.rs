@@ -220,7 +220,7 @@ pub fn validate_scores_cmd(a: &ScoresArgs<'_>) -> ExitCode {
         "score", "AUC (95% CI)", "sens", "spec", "acc", "DeLong p", "HL p", "Brier"
     );
     for m in &report.scores {
-        let cmp = report.comparisons.iter().find(|c| c.score == m.name);
+        let cmp = report.comparison_for(&m.name);
         let cal = m.calibration.as_ref();
         println!(
             "{:<20} {:>22} {:>6.3} {:>6.3} {:>6.3} {:>10} {:>8} {:>7}",

@@ -16,11 +16,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Nomogram, Signature, Source, Variable};
+use std::collections::BTreeMap;
+
+use super::{assess, Assessment, Nomogram, Signature, Source, Variable};
 use crate::error::{Classify, ErrorKind};
 use crate::stats::agreement::{icc, pearson};
 use crate::stats::lasso::{cv_lasso, LassoOptions};
 use crate::stats::logistic::{fit_logistic, LogisticFit};
+use crate::stats::report::{Excluded, ScoreInput};
 use crate::stats::rng::stratified_fold_ids;
 use crate::stats::roc::{auc, youden};
 use crate::stats::StatsError;
@@ -225,6 +228,9 @@ pub struct FitReport {
     pub training_auc: f64,
     /// The nomogram (with its signatures).
     pub nomogram: Nomogram,
+    /// The clinical-only model (the clinical variables that entered), for the validation
+    /// table; `None` when no clinical variable entered.
+    pub clinical_model: Option<Nomogram>,
 }
 
 /// Runs the chain on one task. `labels` are 0/1 in the table's case order.
@@ -474,7 +480,58 @@ pub fn fit_task(
         threshold,
         signatures: used,
     };
+    let clin: Vec<(usize, &Candidate)> = cands
+        .iter()
+        .enumerate()
+        .filter(|(k, c)| c.source == Source::Clinical && univariable[*k].entered)
+        .collect();
+    let clinical_model = if clin.is_empty() {
+        None
+    } else {
+        let rows: Vec<usize> = (0..n)
+            .filter(|&i| clin.iter().all(|(_, c)| c.values[i].is_some()))
+            .collect();
+        let cc: Vec<Vec<f64>> = clin
+            .iter()
+            .map(|(_, c)| {
+                rows.iter()
+                    .map(|&i| c.values[i].unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        let cn: Vec<String> = clin.iter().map(|(_, c)| c.name.clone()).collect();
+        let cy: Vec<f64> = rows.iter().map(|&i| labels[i]).collect();
+        let fit = fit_logistic(&cc, &cn, &cy, None, true).map_err(st)?;
+        let probs: Vec<f64> = (0..rows.len())
+            .map(|i| {
+                let row: Vec<f64> = cc.iter().map(|c| c[i]).collect();
+                1.0 / (1.0 + (-fit.linear_predictor(&row)).exp())
+            })
+            .collect();
+        Some(Nomogram {
+            task: format!("{}_clinical", cfg.task),
+            intercept: fit.coef[0],
+            variables: cc
+                .iter()
+                .enumerate()
+                .map(|(k, col)| Variable {
+                    name: cn[k].clone(),
+                    source: Source::Clinical,
+                    coefficient: fit.coef[k + 1],
+                    mean: crate::stats::mean(col),
+                    range: col
+                        .iter()
+                        .fold([f64::INFINITY, f64::NEG_INFINITY], |r, &v| {
+                            [r[0].min(v), r[1].max(v)]
+                        }),
+                })
+                .collect(),
+            threshold: youden(&cy, &probs).map_err(st)?.threshold.clamp(0.0, 1.0),
+            signatures: Vec::new(),
+        })
+    };
     Ok(FitReport {
+        clinical_model,
         task: cfg.task.clone(),
         n: complete.len(),
         n_positive,
@@ -603,6 +660,93 @@ pub fn fit_head(
         });
     let nomo = Nomogram::head(task, sf.signature.clone(), range, threshold);
     Ok(Some((sf, nomo)))
+}
+
+/// The seeds' validation scores of a fitted task on a (test) cohort: the clinical-only model,
+/// each signature as a probability (`1/(1+e^−score)`, the signature's own logistic model) and
+/// the nomogram, in that order (so `ValidateOptions::compare_last` compares the nomogram with
+/// each). A case that any model cannot assess is left out with the reason; the labels of the
+/// cases kept are returned alongside.
+pub fn cohort_scores(
+    report: &FitReport,
+    table: &FeatureTable,
+    labels: &[Option<f64>],
+    clinical: &ClinicalTable,
+) -> (Vec<f64>, Vec<ScoreInput>, Vec<Excluded>) {
+    let mut models: Vec<(String, Nomogram)> = Vec::new();
+    if let Some(c) = &report.clinical_model {
+        models.push(("clinical".into(), c.clone()));
+    }
+    for s in &report.signatures {
+        let mut head = Nomogram::head(
+            &report.task,
+            s.signature.clone(),
+            [f64::NEG_INFINITY, f64::INFINITY],
+            0.5,
+        );
+        head.task = s.name.clone();
+        models.push((s.name.clone(), head));
+    }
+    models.push(("nomogram".into(), report.nomogram.clone()));
+    let mut y = Vec::new();
+    let mut scores: Vec<ScoreInput> = models
+        .iter()
+        .map(|(name, _)| ScoreInput {
+            name: name.clone(),
+            values: Vec::new(),
+        })
+        .collect();
+    let mut excluded = Vec::new();
+    'cases: for (i, id) in table.case_ids.iter().enumerate() {
+        let label = match labels.get(i).copied().flatten() {
+            Some(v) if v == 0.0 || v == 1.0 => v,
+            Some(v) => {
+                excluded.push(Excluded {
+                    case: id.clone(),
+                    reason: format!("label {v} is not 0 or 1"),
+                });
+                continue;
+            }
+            None => {
+                excluded.push(Excluded {
+                    case: id.clone(),
+                    reason: "label missing".into(),
+                });
+                continue;
+            }
+        };
+        let features: BTreeMap<String, f64> = table
+            .names
+            .iter()
+            .zip(&table.values)
+            .map(|(n, v)| (n.clone(), v[i]))
+            .collect();
+        let lookup = |name: &str| {
+            clinical
+                .names
+                .iter()
+                .position(|c| c == name)
+                .and_then(|j| clinical.values[j].get(i).copied().flatten())
+        };
+        let mut row = Vec::with_capacity(models.len());
+        for (name, m) in &models {
+            match assess(m, &features, &lookup) {
+                Assessment::Assessed(a) => row.push(a.probability),
+                Assessment::NotAssessable(e) => {
+                    excluded.push(Excluded {
+                        case: id.clone(),
+                        reason: format!("{name}: {}", e.reason),
+                    });
+                    continue 'cases;
+                }
+            }
+        }
+        y.push(label);
+        for (s, p) in scores.iter_mut().zip(row) {
+            s.values.push(p);
+        }
+    }
+    (y, scores, excluded)
 }
 
 /// A signature's score for every case of a table.
