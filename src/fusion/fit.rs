@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use super::{assess, Assessment, Nomogram, Signature, Source, Variable};
 use crate::error::{Classify, ErrorKind};
-use crate::stats::agreement::{icc, pearson};
+use crate::stats::agreement::icc;
 use crate::stats::lasso::{cv_lasso, LassoOptions};
 use crate::stats::logistic::{fit_logistic, LogisticFit};
 use crate::stats::report::{Excluded, ScoreInput};
@@ -325,21 +325,28 @@ pub fn fit_task(
         b.1.total_cmp(&a.1)
             .then_with(|| table.names[a.0].cmp(&table.names[b.0]))
     });
+    // Unit-norm centred columns: |r| is then one dot product per pair.
+    let unit = |j: usize| -> Vec<f64> {
+        let c = &table.values[j];
+        let m = crate::stats::mean(c);
+        let d: Vec<f64> = c.iter().map(|v| v - m).collect();
+        let norm = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+        d.into_iter().map(|v| v / norm).collect()
+    };
     let mut kept: Vec<usize> = Vec::new();
+    let mut kept_unit: Vec<Vec<f64>> = Vec::new();
     for (j, _) in ranked {
-        let mut redundant = false;
-        for &k in &kept {
-            if pearson(&table.values[j], &table.values[k])
-                .map_err(st)?
-                .abs()
-                > cfg.max_abs_r
-            {
-                redundant = true;
-                break;
+        let u = unit(j);
+        let redundant = kept_unit.iter().any(|k| {
+            let mut r = 0.0;
+            for i in 0..n {
+                r += u[i] * k[i];
             }
-        }
+            r.abs() > cfg.max_abs_r
+        });
         if !redundant {
             kept.push(j);
+            kept_unit.push(u);
         }
     }
     kept.sort_unstable();
