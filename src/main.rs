@@ -43,6 +43,8 @@ enum Command {
     /// Run the appliance: watch the spool's inbox, process each case exactly once, serve the
     /// status page (127.0.0.1:8080 by default). Stops gracefully on SIGTERM.
     Serve,
+    /// Validate labelled scores (AUC + DeLong, calibration, decision curve, NRI) into a folder.
+    Validate(commands::validate::ValidateArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
         Command::Features(args) => commands::features::run(&args, &config),
         Command::Serve => commands::serve::serve(&config),
+        Command::Validate(args) => commands::validate::run(&args),
         Command::Config {
             action: ConfigAction::Print,
         } => {

@@ -2,6 +2,7 @@
 
 pub mod features;
 pub mod serve;
+pub mod validate;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -415,3 +415,42 @@ pub fn cv_lasso(
         index_1se,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_starts_at_lambda_max_and_warm_starts_down() {
+        // y depends on the first of three predictors.
+        let n = 60;
+        let x0: Vec<f64> = (0..n)
+            .map(|i| ((i * 37) % 61) as f64 / 61.0 - 0.5)
+            .collect();
+        let x1: Vec<f64> = (0..n).map(|i| ((i * 11) % 17) as f64).collect();
+        let x2: Vec<f64> = (0..n).map(|i| (i as f64 * 0.7).sin()).collect();
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                if x0[i] + 0.2 * x2[i] > 0.0 || i % 9 == 0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let path = lasso_path(&[x0, x1, x2], &y, &LassoOptions::default()).expect("path");
+        assert!(
+            path.beta[0].iter().all(|&b| b == 0.0),
+            "all zero at lambda_max"
+        );
+        assert!(path.beta[1][0] > 0.0, "x0 enters first");
+        assert!(path.lambda.windows(2).all(|w| w[1] < w[0]));
+        assert!(path.dev_ratio.windows(2).all(|w| w[1] >= w[0] - 1e-12));
+        let again = lasso_path(
+            &[path.beta.iter().map(|_| 0.0).take(0).collect::<Vec<f64>>()],
+            &[],
+            &LassoOptions::default(),
+        );
+        assert!(again.is_err(), "empty input is an error");
+    }
+}

@@ -61,6 +61,8 @@ pub struct Chart {
     pub lines: Vec<Line>,
     /// Bands, drawn under the lines.
     pub bands: Vec<Band>,
+    /// Legend in the upper right corner (else lower right).
+    pub legend_upper: bool,
 }
 
 /// A rendered chart.
@@ -132,7 +134,11 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<(
         }
     }
     ch.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(if c.legend_upper {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(180, 180, 180))
         .label_font(("sans-serif", 14))

@@ -42,6 +42,9 @@ pub struct ValidateOptions {
     pub dca_thresholds: Vec<f64>,
     /// Hosmer–Lemeshow groups.
     pub hl_groups: usize,
+    /// Compare the last score (a nomogram) with each earlier one instead of each later score
+    /// with the first.
+    pub compare_last: bool,
 }
 
 impl Default for ValidateOptions {
@@ -53,6 +56,7 @@ impl Default for ValidateOptions {
             nri_cutoffs: vec![0.3, 0.7],
             dca_thresholds: default_dca_thresholds(),
             hl_groups: 10,
+            compare_last: false,
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct ValidationReport {
     pub level: f64,
     /// Bootstrap resamples and seed used.
     pub bootstrap: (usize, u64),
+    /// Comparisons are of the last score against each earlier one.
+    pub compare_last: bool,
 }
 
 /// Computes the table.
@@ -187,17 +193,23 @@ pub fn validate_scores(
         });
     }
     let mut comparisons = Vec::new();
-    for (i, s) in scores.iter().enumerate().skip(1) {
-        let first = &scores[0];
-        let nri_v = if out[0].is_probability && out[i].is_probability {
-            Some(nri(y, &s.values, &first.values, &opts.nri_cutoffs)?)
+    let last = scores.len() - 1;
+    let pairs: Vec<(usize, usize)> = if opts.compare_last {
+        (0..last).map(|r| (last, r)).collect()
+    } else {
+        (1..scores.len()).map(|i| (i, 0)).collect()
+    };
+    for (i, r) in pairs {
+        let (s, reference) = (&scores[i], &scores[r]);
+        let nri_v = if out[r].is_probability && out[i].is_probability {
+            Some(nri(y, &s.values, &reference.values, &opts.nri_cutoffs)?)
         } else {
             None
         };
         comparisons.push(Comparison {
             score: s.name.clone(),
-            reference: first.name.clone(),
-            delong: delong_paired(y, &s.values, &first.values)?,
+            reference: reference.name.clone(),
+            delong: delong_paired(y, &s.values, &reference.values)?,
             nri: nri_v,
         });
     }
@@ -212,6 +224,7 @@ pub fn validate_scores(
         comparisons,
         level: opts.level,
         bootstrap: (opts.bootstrap, opts.seed),
+        compare_last: opts.compare_last,
     })
 }
 
@@ -220,13 +233,23 @@ fn f(v: Option<f64>) -> String {
 }
 
 impl ValidationReport {
+    /// The comparison shown on a score's row: the score against the first score, or (with
+    /// `compare_last`) the last score against this one.
+    pub fn comparison_for(&self, name: &str) -> Option<&Comparison> {
+        if self.compare_last {
+            self.comparisons.iter().find(|c| c.reference == name)
+        } else {
+            self.comparisons.iter().find(|c| c.score == name)
+        }
+    }
+
     /// The seeds' table as CSV, one row per score.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "score,n,auc,auc_ci_low,auc_ci_high,threshold,sensitivity,specificity,accuracy,ppv,npv,delong_p_vs_first,hl_statistic,hl_p,calibration_slope,calibration_intercept,brier,nri_categorical_vs_first,nri_continuous_vs_first\n",
+            "score,n,auc,auc_ci_low,auc_ci_high,threshold,sensitivity,specificity,accuracy,ppv,npv,compared,delong_p,hl_statistic,hl_p,calibration_slope,calibration_intercept,brier,nri_categorical,nri_continuous\n",
         );
         for m in &self.scores {
-            let cmp = self.comparisons.iter().find(|c| c.score == m.name);
+            let cmp = self.comparison_for(&m.name);
             let cal = m.calibration.as_ref();
             let hl = cal.and_then(|c| c.hosmer_lemeshow.as_ref());
             let op = &m.operating_point;
@@ -242,6 +265,9 @@ impl ValidationReport {
                 format!("{}", op.accuracy),
                 f(op.ppv),
                 f(op.npv),
+                cmp.map_or(String::new(), |c| {
+                    csv_field(&format!("{} vs {}", c.score, c.reference))
+                }),
                 f(cmp.map(|c| c.delong.p)),
                 f(hl.map(|h| h.statistic)),
                 f(hl.map(|h| h.p)),
@@ -278,6 +304,7 @@ impl ValidationReport {
                 markers: false,
             }],
             bands: Vec::new(),
+            legend_upper: false,
         };
         for (i, (s, m)) in scores.iter().zip(&self.scores).enumerate() {
             let curve = roc_curve(y, &s.values).map_err(|e| e.to_string())?;
@@ -330,6 +357,7 @@ impl ValidationReport {
                     markers: false,
                 }],
                 bands: Vec::new(),
+                legend_upper: false,
             };
             let mut dca = Chart {
                 title: format!("Decision curve — {}", self.label),
@@ -339,6 +367,7 @@ impl ValidationReport {
                 y_range: (-0.05, 0.0),
                 lines: Vec::new(),
                 bands: Vec::new(),
+                legend_upper: true,
             };
             let prev = self.n_positive as f64 / self.n as f64;
             dca.y_range.1 = prev.max(0.05) * 1.1;
@@ -400,13 +429,14 @@ impl ValidationReport {
         let mut h = String::new();
         h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>glioedge validation</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.charts svg{max-width:100%;height:auto}</style></head><body>\n");
         h.push_str(&format!(
-            "<h1>Validation: {}</h1>\n<p>Source: {} — {} cases ({} positive, {} negative); {}% confidence intervals by DeLong; operating point by Youden's index.</p>\n",
+            "<h1>Validation: {}</h1>\n<p>Source: {} — {} cases ({} positive, {} negative); {}% confidence intervals by DeLong; operating point by Youden's index; DeLong p and NRI compare {}.</p>\n",
             esc(&self.label),
             esc(source),
             self.n,
             self.n_positive,
             self.n_negative,
-            self.level * 100.0
+            self.level * 100.0,
+            if self.compare_last { "the last score with each other score" } else { "each score with the first" }
         ));
         if !self.excluded.is_empty() {
             h.push_str(&format!(
@@ -418,10 +448,10 @@ impl ValidationReport {
             }
             h.push_str("</ul>\n");
         }
-        h.push_str("<table><tr><th>score</th><th>AUC (95% CI)</th><th>sensitivity</th><th>specificity</th><th>accuracy</th><th>DeLong p vs first</th><th>HL p</th><th>Brier</th><th>NRI vs first (cat. / cont.)</th></tr>\n");
+        h.push_str("<table><tr><th>score</th><th>AUC (95% CI)</th><th>sensitivity</th><th>specificity</th><th>accuracy</th><th>DeLong p</th><th>HL p</th><th>Brier</th><th>NRI (cat. / cont.)</th></tr>\n");
         let o = |v: Option<f64>, d: usize| v.map_or("—".to_string(), |x| format!("{x:.d$}"));
         for m in &self.scores {
-            let cmp = self.comparisons.iter().find(|c| c.score == m.name);
+            let cmp = self.comparison_for(&m.name);
             let cal = m.calibration.as_ref();
             let nri_s = cmp
                 .and_then(|c| c.nri.as_ref())
