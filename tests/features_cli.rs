@@ -398,3 +398,23 @@ fn cli_bad_inputs_exit_2_with_a_reason() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.nii.gz"));
 }
+
+#[test]
+fn listed_features_come_in_parameter_file_order() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let (img, msk) = brats_block(&data);
+    let p = Params::from_yaml("featureClass:\n  glcm: [MCC, Contrast]\n  firstorder: [Mean]\n")
+        .expect("params");
+    let ex = extract(&img, &msk, &p, &NoFilters).expect("extract");
+    let keys: Vec<String> = ex.features().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "original_glcm_MCC",
+            "original_glcm_Contrast",
+            "original_firstorder_Mean"
+        ]
+    );
+}
