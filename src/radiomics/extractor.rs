@@ -434,12 +434,14 @@ fn selected(class: FeatureClass, en: &Enabled) -> Vec<FeatureId> {
     match en {
         Enabled::All => class.features(),
         Enabled::Only(list) => {
-            // PyRadiomics computes in its own (alphabetical method) order.
-            class
-                .features()
-                .into_iter()
-                .filter(|f| list.contains(f))
-                .collect()
+            // PyRadiomics enables (and outputs) listed features in parameter-file order.
+            let mut out: Vec<FeatureId> = Vec::new();
+            for f in list {
+                if !out.contains(f) {
+                    out.push(*f);
+                }
+            }
+            out
         }
     }
 }
