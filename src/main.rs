@@ -38,6 +38,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate a deterministic synthetic labelled cohort (or preview one case as a PNG).
+    Phantom(commands::phantom::PhantomArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
+        Command::Phantom(args) => commands::phantom::phantom(args, &config),
         Command::Config {
             action: ConfigAction::Print,
         } => {
