@@ -45,6 +45,8 @@ enum Command {
     Serve,
     /// Validate labelled scores (AUC + DeLong, calibration, decision curve, NRI) into a folder.
     Validate(commands::validate::ValidateArgs),
+    /// Generate a deterministic synthetic labelled cohort (or preview one case as a PNG).
+    Phantom(commands::phantom::PhantomArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Features(args) => commands::features::run(&args, &config),
         Command::Serve => commands::serve::serve(&config),
         Command::Validate(args) => commands::validate::run(&args),
+        Command::Phantom(args) => commands::phantom::phantom(args, &config),
         Command::Config {
             action: ConfigAction::Print,
         } => {

@@ -13,6 +13,8 @@ use glioedge::config::Config;
 use glioedge::error::Classify;
 use serde::Serialize;
 
+pub mod phantom;
+
 fn fail(e: &CaseError) -> ExitCode {
     eprintln!("error: {e}");
     if let Some(h) = e.hint() {
