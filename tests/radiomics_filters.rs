@@ -11,10 +11,15 @@ mod common;
 
 use std::path::Path;
 
-use glioedge::radiomics::filters::{derived_images_typed, ImageTypeSpec, LogSigma, WaveletSpec};
-use glioedge::radiomics::preprocess::{resample_image_and_mask_typed, ResampleSettings};
+use glioedge::radiomics::filters::{
+    derived_images, derived_images_typed, FilterError, ImageTypeSpec, LogSigma, WaveletSpec,
+};
+use glioedge::radiomics::preprocess::{
+    crop_to_mask, resample_image_and_mask, resample_image_and_mask_typed, PreprocessError,
+    ResampleSettings,
+};
 use glioedge::volume::resample::Interpolator;
-use glioedge::volume::{read_nifti, StoredType, Volume};
+use glioedge::volume::{read_nifti, Affine, Grid, StoredType, Volume};
 use serde_json::Value;
 
 const MAX_BYTES: u64 = 1 << 30;
@@ -297,4 +302,351 @@ fn phantom_nearest() {
 #[test]
 fn phantom_without_resampling() {
     run_golden("phantom_original");
+}
+
+fn brats(data: &Path, file: &str) -> (Volume, StoredType) {
+    load(&data.join("brats_case").join(file))
+}
+
+fn all_specs() -> Vec<ImageTypeSpec> {
+    vec![
+        ImageTypeSpec::Original,
+        ImageTypeSpec::Wavelet(WaveletSpec::default()),
+        ImageTypeSpec::LoG {
+            sigmas: vec![LogSigma::from_float(1.0), LogSigma::from_float(3.0)],
+        },
+    ]
+}
+
+/// Derived images are the same bits run to run and with 1 or 2 worker threads.
+#[test]
+fn deterministic_and_thread_independent() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let (image, pixel) = brats(&data, "t1c.nii.gz");
+    let (mask, _) = brats(&data, "tumour_union_mask.nii.gz");
+    let s = ResampleSettings {
+        spacing: [1.5, 1.5, 2.0],
+        interpolator: Interpolator::BSpline,
+        label: 1,
+        pad_distance: 5,
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        pool.install(|| {
+            let (im, ma) = resample_image_and_mask_typed(&image, pixel, &mask, &s).expect("pre");
+            let mut out = vec![("resampled-mask".to_string(), ma.clone())];
+            for spec in all_specs() {
+                out.extend(
+                    derived_images_typed(&im, pixel, &ma, &spec)
+                        .expect("derived")
+                        .images,
+                );
+            }
+            out
+        })
+    };
+    let one = run(1);
+    let two = run(2);
+    let again = run(2);
+    assert_eq!(one.len(), 1 + 1 + 8 + 2);
+    for ((a, b), c) in one.iter().zip(&two).zip(&again) {
+        assert_eq!(a.0, b.0);
+        let bits = |v: &Volume| v.data().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&a.1) == bits(&b.1), "{}: 1 vs 2 threads differ", a.0);
+        assert!(bits(&b.1) == bits(&c.1), "{}: two runs differ", a.0);
+    }
+}
+
+fn toy(dims: [usize; 3], spacing: f64, f: impl Fn(usize, usize, usize) -> f32) -> Volume {
+    let grid = Grid {
+        dims,
+        affine: Affine::from_diag([spacing; 3], [0.0; 3]),
+    };
+    let mut data = Vec::with_capacity(grid.len());
+    for k in 0..dims[2] {
+        for j in 0..dims[1] {
+            for i in 0..dims[0] {
+                data.push(f(i, j, k));
+            }
+        }
+    }
+    Volume::new(grid, data).expect("shape")
+}
+
+#[test]
+fn label_missing_and_empty_mask_are_errors_naming_the_labels() {
+    let image = toy([8, 8, 8], 2.0, |i, j, k| (i + j + k) as f32);
+    let mask = toy([8, 8, 8], 2.0, |i, j, k| {
+        if (2..5).contains(&i) && (2..5).contains(&j) && (2..5).contains(&k) {
+            2.0
+        } else {
+            0.0
+        }
+    });
+    let s = ResampleSettings {
+        spacing: [1.0; 3],
+        interpolator: Interpolator::BSpline,
+        label: 1,
+        pad_distance: 5,
+    };
+    let e = resample_image_and_mask(&image, &mask, &s).expect_err("label 1 absent");
+    assert!(
+        matches!(&e, PreprocessError::LabelMissing { label: 1, present } if present == &vec![2]),
+        "{e}"
+    );
+    assert!(e.to_string().contains("label 1 is not present"), "{e}");
+    let empty = toy([8, 8, 8], 2.0, |_, _, _| 0.0);
+    let e = resample_image_and_mask(&image, &empty, &s).expect_err("empty");
+    assert!(
+        matches!(&e, PreprocessError::LabelMissing { present, .. } if present.is_empty()),
+        "{e}"
+    );
+    let e = crop_to_mask(&image, &empty, 1, 0).expect_err("empty");
+    assert!(matches!(e, PreprocessError::LabelMissing { .. }));
+    let bad = ResampleSettings {
+        spacing: [1.0, -1.0, f64::NAN],
+        ..s
+    };
+    assert!(matches!(
+        resample_image_and_mask(&image, &mask, &bad),
+        Err(PreprocessError::InvalidSpacing { .. })
+    ));
+}
+
+#[test]
+fn roi_touching_the_border_crops_to_the_volume() {
+    // ROI in the corner voxel rows: padding is clipped at the volume's edge (cropToTumorMask).
+    let image = toy([10, 9, 8], 1.0, |i, j, k| (i * 100 + j * 10 + k) as f32);
+    let mask = toy([10, 9, 8], 1.0, |i, j, k| {
+        if i <= 1 && j >= 7 && k < 3 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let (im, ma) = crop_to_mask(&image, &mask, 1, 5).expect("crop");
+    assert_eq!(im.dims(), [7, 7, 8]);
+    assert_eq!(ma.dims(), [7, 7, 8]);
+    // world positions are kept: voxel (0,0,0) of the crop is (0,2,0) of the input.
+    assert_eq!(im.at(0, 0, 0), image.at(0, 2, 0));
+    assert_eq!(im.affine().translation(), [0.0, 2.0, 0.0]);
+    // Same spacing → the resampling path is the crop path.
+    let s = ResampleSettings {
+        spacing: [1.0; 3],
+        interpolator: Interpolator::BSpline,
+        label: 1,
+        pad_distance: 5,
+    };
+    let (im2, ma2) = resample_image_and_mask(&image, &mask, &s).expect("no-op resample");
+    assert_eq!(im2, im);
+    assert_eq!(ma2, ma);
+    // Upsampled: the grid still stays inside the mask's extent.
+    let s = ResampleSettings {
+        spacing: [0.5, 0.5, 0.5],
+        ..s
+    };
+    let (im3, ma3) = resample_image_and_mask(&image, &mask, &s).expect("resample");
+    assert_eq!(im3.dims(), ma3.dims());
+    // PyRadiomics' bounds: x floor((0-.5)·2-5) → 0 .. ceil((2-.5)·2+5) = 8; y 8 .. min(22, 17);
+    // z 0 .. 10.
+    assert_eq!(im3.dims(), [9, 10, 11]);
+    assert_eq!(
+        ma3.data().iter().filter(|&&v| v == 1.0).count(),
+        2 * 2 * 3 * 8
+    );
+}
+
+#[test]
+fn single_voxel_roi_keeps_its_spacing_on_every_axis() {
+    // PyRadiomics does not resample along axes where the ROI is one voxel thick; a single
+    // voxel ROI therefore takes the crop path (checkMask rejects it later, in the extractor).
+    let image = toy([6, 6, 6], 2.0, |i, j, k| (i * j + k) as f32);
+    let mask = toy([6, 6, 6], 2.0, |i, j, k| {
+        if (i, j, k) == (3, 3, 3) {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let s = ResampleSettings {
+        spacing: [1.0; 3],
+        interpolator: Interpolator::Linear,
+        label: 1,
+        pad_distance: 1,
+    };
+    let (im, ma) = resample_image_and_mask(&image, &mask, &s).expect("crop path");
+    assert_eq!(im.dims(), [3, 3, 3]);
+    assert_eq!(im.zooms(), [2.0, 2.0, 2.0]);
+    assert_eq!(ma.at(1, 1, 1), 1.0);
+}
+
+#[test]
+fn roi_outside_the_image_is_rejected() {
+    let image = toy([6, 6, 6], 1.0, |_, _, _| 1.0);
+    let grid = Grid {
+        dims: [6, 6, 6],
+        affine: Affine::from_diag([1.0; 3], [20.0, 0.0, 0.0]),
+    };
+    let mut mask = Volume::filled(grid, 0.0);
+    let n = mask.index(2, 2, 2);
+    mask.data_mut()[n] = 1.0;
+    let n = mask.index(3, 3, 3);
+    mask.data_mut()[n] = 1.0;
+    let s = ResampleSettings {
+        spacing: [0.5; 3],
+        interpolator: Interpolator::Linear,
+        label: 1,
+        pad_distance: 1,
+    };
+    let e = resample_image_and_mask(&image, &mask, &s).expect_err("outside");
+    assert!(matches!(e, PreprocessError::RoiOutsideImage { .. }), "{e}");
+}
+
+#[test]
+fn int16_bspline_is_truncated_like_simpleitk() {
+    // SimpleITK resamples into the input pixel type: the cubic B-spline overshoot of an int16
+    // step edge is cast toward zero, a float32 image keeps the fraction.
+    let image = toy([12, 12, 12], 2.0, |i, _, _| if i < 6 { 0.0 } else { 100.0 });
+    let mask = toy([12, 12, 12], 2.0, |i, j, k| {
+        if (3..9).contains(&i) && (3..9).contains(&j) && (3..9).contains(&k) {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let s = ResampleSettings {
+        spacing: [1.0; 3],
+        interpolator: Interpolator::BSpline,
+        label: 1,
+        pad_distance: 2,
+    };
+    let (f, _) = resample_image_and_mask(&image, &mask, &s).expect("float");
+    let (i16, _) =
+        resample_image_and_mask_typed(&image, StoredType::I16, &mask, &s).expect("int16");
+    assert!(f.data().iter().any(|v| v.fract() != 0.0));
+    assert!(
+        f.data().iter().any(|&v| v < 0.0),
+        "B-spline undershoots at the edge"
+    );
+    for (a, b) in f.data().iter().zip(i16.data()) {
+        assert_eq!(*b, a.trunc());
+    }
+    let (u8v, _) = resample_image_and_mask_typed(&image, StoredType::U8, &mask, &s).expect("uint8");
+    assert!(u8v
+        .data()
+        .iter()
+        .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0));
+}
+
+#[test]
+fn log_skips_sigmas_as_pyradiomics_and_wavelet_names_follow_its_order() {
+    let image = toy([10, 10, 3], 1.0, |i, j, k| (i * j + k) as f32);
+    let mask = toy([10, 10, 3], 1.0, |i, _, _| if i > 3 { 1.0 } else { 0.0 });
+    let spec = ImageTypeSpec::LoG {
+        sigmas: vec![LogSigma::from_float(1.0), LogSigma::from_int(2)],
+    };
+    // An axis shorter than 4 voxels: no LoG image at all.
+    let d = derived_images_typed(&image, StoredType::F32, &mask, &spec).expect("ok");
+    assert!(d.images.is_empty());
+    assert_eq!(d.skipped.len(), 2);
+    assert!(d.skipped[0]
+        .reason
+        .contains("Image too small to apply LoG filter"));
+    // sigma / spacing + 1 larger than the size: that sigma only.
+    let image = toy([6, 6, 6], 1.0, |i, j, k| (i * j + k) as f32);
+    let mask = toy([6, 6, 6], 1.0, |i, _, _| if i > 3 { 1.0 } else { 0.0 });
+    let spec = ImageTypeSpec::LoG {
+        sigmas: vec![
+            LogSigma::from_float(1.5),
+            LogSigma::from_int(6),
+            LogSigma::from_float(0.0),
+        ],
+    };
+    let d = derived_images_typed(&image, StoredType::F32, &mask, &spec).expect("ok");
+    assert_eq!(
+        d.images.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["log-sigma-1-5-mm-3D"]
+    );
+    assert_eq!(d.skipped[0].name, "log-sigma-6-mm-3D");
+    assert!(d.skipped[0]
+        .reason
+        .contains("must be greater than the size"));
+    assert!(d.skipped[1]
+        .reason
+        .contains("sigma must be greater than 0.0"));
+    // A constant image has a zero Laplacian everywhere (border value extended to infinity).
+    let flat = toy([6, 6, 6], 1.0, |_, _, _| 7.0);
+    let d = derived_images(
+        &flat,
+        &mask,
+        &ImageTypeSpec::LoG {
+            sigmas: vec![LogSigma::from_float(1.0)],
+        },
+    )
+    .expect("ok");
+    assert!(
+        d[0].1.data().iter().all(|v| v.abs() < 1e-4),
+        "{:?}",
+        &d[0].1.data()[..6]
+    );
+    // Wavelet names: PyRadiomics' order; odd sizes are handled (wrap-padded, then cropped).
+    let w = derived_images(
+        &image,
+        &mask,
+        &ImageTypeSpec::Wavelet(WaveletSpec::default()),
+    )
+    .expect("ok");
+    let names: Vec<_> = w.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "wavelet-LLH",
+            "wavelet-LHL",
+            "wavelet-LHH",
+            "wavelet-HLL",
+            "wavelet-HLH",
+            "wavelet-HHL",
+            "wavelet-HHH",
+            "wavelet-LLL"
+        ]
+    );
+    let odd = toy([5, 7, 9], 1.0, |i, j, k| (i + 2 * j + 3 * k) as f32);
+    let odd_mask = toy([5, 7, 9], 1.0, |_, _, _| 1.0);
+    let w2 = derived_images(
+        &odd,
+        &odd_mask,
+        &ImageTypeSpec::Wavelet(WaveletSpec {
+            wavelet: "haar".into(),
+            level: 2,
+            start_level: 1,
+        }),
+    )
+    .expect("ok");
+    assert_eq!(w2.len(), 15);
+    assert_eq!(w2[7].0, "wavelet2-LLH");
+    assert_eq!(w2[14].0, "wavelet2-LLL");
+    assert!(w2.iter().all(|(_, v)| v.dims() == [5, 7, 9]));
+    // Unknown wavelet, mismatched grids: errors.
+    let e = derived_images(
+        &image,
+        &mask,
+        &ImageTypeSpec::Wavelet(WaveletSpec {
+            wavelet: "morl".into(),
+            level: 1,
+            start_level: 0,
+        }),
+    )
+    .expect_err("unknown");
+    assert!(
+        matches!(&e, FilterError::UnknownWavelet { name, .. } if name == "morl"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("coif1"));
+    let e = derived_images(&image, &odd_mask, &ImageTypeSpec::Original).expect_err("grid");
+    assert!(matches!(e, FilterError::GridMismatch { .. }));
 }
