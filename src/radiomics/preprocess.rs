@@ -245,9 +245,25 @@ pub fn resample_image_and_mask_typed(
         dims: new_size,
         affine: Affine::from_parts(lin, origin),
     };
-    let mut res_image = resample_onto(image, &grid, s.interpolator, Boundary::Itk)
-        .ok_or(PreprocessError::SingularAffine { what: "image" })?;
-    cast_like_itk(res_image.data_mut(), image_type);
+    let res_image = match image_type {
+        // Floating-point output: the interpolated double rounded to f32, as SimpleITK stores it.
+        StoredType::F32 | StoredType::F64 => {
+            resample_onto(image, &grid, s.interpolator, Boundary::Itk)
+                .ok_or(PreprocessError::SingularAffine { what: "image" })?
+        }
+        // Integer output: cast from the double itself (rounding to f32 first could carry
+        // 2.99999999 up to 3 before truncation).
+        _ => {
+            let values = resample_f64(image, &grid, s.interpolator)
+                .ok_or(PreprocessError::SingularAffine { what: "image" })?;
+            let data = values
+                .into_iter()
+                .map(|v| cast_value(v, image_type))
+                .collect();
+            Volume::new(grid, data)
+                .map_err(|_| PreprocessError::SingularAffine { what: "image" })?
+        }
+    };
     let res_mask = resample_onto(mask, &grid, Interpolator::Nearest, Boundary::Itk)
         .ok_or(PreprocessError::SingularAffine { what: "mask" })?;
     Ok((res_image, res_mask))
@@ -286,8 +302,15 @@ fn check_roi(
 /// ITK's `ResampleImageFilter` cast of an interpolated value to the output pixel type: clamp to
 /// the type's range, then `static_cast` (truncation toward zero for integers).
 pub fn cast_like_itk(data: &mut [f32], ty: StoredType) {
+    for v in data.iter_mut() {
+        *v = cast_value(f64::from(*v), ty);
+    }
+}
+
+/// [`cast_like_itk`] of one interpolated double.
+fn cast_value(x: f64, ty: StoredType) -> f32 {
     let (lo, hi) = match ty {
-        StoredType::F32 | StoredType::F64 => return,
+        StoredType::F32 | StoredType::F64 => return x as f32,
         StoredType::U8 => (0.0, 255.0),
         StoredType::I8 => (-128.0, 127.0),
         StoredType::U16 => (0.0, 65535.0),
@@ -297,14 +320,119 @@ pub fn cast_like_itk(data: &mut [f32], ty: StoredType) {
         StoredType::U64 => (0.0, 18446744073709551615.0),
         StoredType::I64 => (-9223372036854775808.0, 9223372036854775807.0),
     };
-    for v in data.iter_mut() {
-        let x = f64::from(*v);
-        *v = if x < lo {
-            lo as f32
-        } else if x > hi {
-            hi as f32
-        } else {
-            x.trunc() as f32
-        };
+    if x < lo {
+        lo as f32
+    } else if x > hi {
+        hi as f32
+    } else {
+        x.trunc() as f32
     }
+}
+
+/// Resampling onto `target` keeping the interpolated doubles (ITK border rule), for integer
+/// outputs. The arithmetic is that of [`resample_onto`] step for step (same voxel → index
+/// transform, same kernel weights and summation order), so `resample_f64(..) as f32` equals
+/// `resample_onto(..)` bit for bit (tested).
+pub fn resample_f64(src: &Volume, target: &Grid, interp: Interpolator) -> Option<Vec<f64>> {
+    use rayon::prelude::*;
+    let to_src = src.affine().inverse()?.compose(&target.affine);
+    let coeffs = match interp {
+        Interpolator::BSpline => crate::volume::resample::bspline_coefficients(src),
+        _ => Vec::new(),
+    };
+    let dims = src.dims();
+    let [nx, ny, _] = target.dims;
+    let mut out = vec![0.0f64; target.len()];
+    out.par_chunks_mut((nx * ny).max(1))
+        .enumerate()
+        .for_each(|(k, slice)| {
+            for j in 0..ny {
+                for i in 0..nx {
+                    let c = to_src.apply([i as f64, j as f64, k as f64]);
+                    let inside = (0..3).all(|d| c[d] >= -0.5 && c[d] < dims[d] as f64 - 0.5);
+                    slice[i + nx * j] = if !inside {
+                        0.0
+                    } else {
+                        match interp {
+                            Interpolator::Nearest => {
+                                let idx = [0, 1, 2].map(|d| {
+                                    ((c[d] + 0.5).floor().max(0.0) as usize).min(dims[d] - 1)
+                                });
+                                f64::from(src.at(idx[0], idx[1], idx[2]))
+                            }
+                            Interpolator::Linear => linear(src, c, dims),
+                            Interpolator::BSpline => bspline(&coeffs, c, dims),
+                        }
+                    };
+                }
+            }
+        });
+    Some(out)
+}
+
+fn linear(src: &Volume, c: [f64; 3], dims: [usize; 3]) -> f64 {
+    let mut lo = [0usize; 3];
+    let mut hi = [0usize; 3];
+    let mut w = [0.0f64; 3];
+    for d in 0..3 {
+        let x = c[d].clamp(0.0, (dims[d] - 1) as f64);
+        let f = x.floor();
+        lo[d] = f as usize;
+        hi[d] = (lo[d] + 1).min(dims[d] - 1);
+        w[d] = x - f;
+    }
+    let v = |i: usize, j: usize, k: usize| f64::from(src.at(i, j, k));
+    let c00 = v(lo[0], lo[1], lo[2]) * (1.0 - w[0]) + v(hi[0], lo[1], lo[2]) * w[0];
+    let c10 = v(lo[0], hi[1], lo[2]) * (1.0 - w[0]) + v(hi[0], hi[1], lo[2]) * w[0];
+    let c01 = v(lo[0], lo[1], hi[2]) * (1.0 - w[0]) + v(hi[0], lo[1], hi[2]) * w[0];
+    let c11 = v(lo[0], hi[1], hi[2]) * (1.0 - w[0]) + v(hi[0], hi[1], hi[2]) * w[0];
+    let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
+    let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
+    c0 * (1.0 - w[2]) + c1 * w[2]
+}
+
+fn bspline(coeffs: &[f64], c: [f64; 3], dims: [usize; 3]) -> f64 {
+    let mut idx = [[0usize; 4]; 3];
+    let mut wts = [[0.0f64; 4]; 3];
+    for d in 0..3 {
+        let base = c[d].floor() as i64 - 1;
+        let w = c[d] - (base + 1) as f64;
+        let w3 = w * w * w / 6.0;
+        let w0 = 1.0 / 6.0 + 0.5 * w * (w - 1.0) - w3;
+        let w2 = w + w0 - 2.0 * w3;
+        let w1 = 1.0 - w0 - w2 - w3;
+        wts[d] = [w0, w1, w2, w3];
+        for (t, slot) in idx[d].iter_mut().enumerate() {
+            *slot = mirror(base + t as i64, dims[d]);
+        }
+    }
+    let [nx, ny, _] = dims;
+    let mut acc = 0.0;
+    for (c2, &k) in idx[2].iter().enumerate() {
+        let mut acc_j = 0.0;
+        for (c1, &j) in idx[1].iter().enumerate() {
+            let row = nx * (j + ny * k);
+            let mut acc_i = 0.0;
+            for (c0, &i) in idx[0].iter().enumerate() {
+                acc_i += wts[0][c0] * coeffs[row + i];
+            }
+            acc_j += wts[1][c1] * acc_i;
+        }
+        acc += wts[2][c2] * acc_j;
+    }
+    acc
+}
+
+/// Whole-sample mirror of an index into `[0, n)` (ITK's B-spline boundary rule).
+fn mirror(i: i64, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let n = n as i64;
+    let period = 2 * (n - 1);
+    let mut m = i.rem_euclid(period);
+    if m >= n {
+        m = period - m;
+    }
+    m as usize
 }

@@ -145,9 +145,17 @@ def summary(arr, roi, n_samples=24):
     return {"roi": stats(inside), "all": stats(a), "samples": samples}
 
 
-def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sigmas, out_dir):
+def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sigmas, out_dir, box=None):
     image = sitk.ReadImage(str(image_path))
     mask = sitk.ReadImage(str(mask_path))
+    if box is not None:
+        # A box ROI [lo, hi) (voxel i, j, k of the mask file's grid), label `label`, uint8.
+        arr = np.zeros(sitk.GetArrayFromImage(mask).shape, np.uint8)
+        (i0, j0, k0), (i1, j1, k1) = box
+        arr[k0:k1, j0:j1, i0:i1] = label
+        boxed = sitk.GetImageFromArray(arr)
+        boxed.CopyInformation(mask)
+        mask = boxed
     pixel = image.GetPixelIDTypeAsString()
     if spacing is not None:
         image, mask = resample_image(image, mask, spacing, interpolator, label, pad)
@@ -159,9 +167,10 @@ def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sig
         derived.append((n, sitk.GetArrayFromImage(im), im.GetPixelIDTypeAsString()))
     result = {
         "case": name,
-        "image": str(image_path.relative_to(image_path.parents[2 if "digital_phantom" in str(image_path) else 1])),
-        "mask": str(mask_path.relative_to(mask_path.parents[2 if "digital_phantom" in str(mask_path) else 1])),
+        "image": str(image_path.relative_to(data_dir)),
+        "mask": str(mask_path.relative_to(data_dir)),
         "label": label,
+        "mask_box": box,
         "input_pixel_type": pixel,
         "settings": {
             "resampledPixelSpacing": spacing,
@@ -192,7 +201,9 @@ def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sig
 
 
 def main():
-    data = Path(sys.argv[1])
+    global data_dir
+    data = Path(sys.argv[1]).resolve()
+    data_dir = data
     out_dir = Path(sys.argv[2])
     brats = data / "brats_case"
     phantom = data / "ibsi" / "digital_phantom"
@@ -209,6 +220,12 @@ def main():
              2, [2.0, 2.0, 2.0], "sitkLinear", 3, [2.0], out_dir)
     run_case("phantom_nearest_1p5mm", phantom / "phantom.nii.gz", phantom / "mask.nii.gz",
              1, [1.5, 1.5, 1.5], "sitkNearestNeighbor", 2, [1.0], out_dir)
+    # int16 raw MRI: FLAIR interpolated (B-spline, int16 output: truncated) onto a grid built
+    # from a box ROI drawn on the T1c grid (different grid, oblique, 5.5 mm slices).
+    tcga = data / "tcga_fg_6692_raw"
+    run_case("tcga_flair_int16_on_t1c_box_bspline_1mm", tcga / "TCGA-FG-6692_flair.nii.gz",
+             tcga / "TCGA-FG-6692_t1c.nii.gz", 1, [1.0, 1.0, 1.0], "sitkBSpline", 4, [1.0, 2.0], out_dir,
+             box=[[100, 90, 10], [140, 130, 16]])
     run_case("phantom_original", phantom / "phantom.nii.gz", phantom / "mask.nii.gz",
              1, None, "sitkBSpline", 5, [1.0, 2.0], out_dir)
 
