@@ -145,7 +145,8 @@ def summary(arr, roi, n_samples=24):
     return {"roi": stats(inside), "all": stats(a), "samples": samples}
 
 
-def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sigmas, out_dir, box=None):
+def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sigmas, out_dir, box=None,
+             wavelet=("coif1", 1, 0)):
     image = sitk.ReadImage(str(image_path))
     mask = sitk.ReadImage(str(mask_path))
     if box is not None:
@@ -161,7 +162,7 @@ def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sig
         image, mask = resample_image(image, mask, spacing, interpolator, label, pad)
     roi = sitk.GetArrayFromImage(mask) == label
     derived = [("original", sitk.GetArrayFromImage(image), image.GetPixelIDTypeAsString())]
-    for n, arr in wavelet_images(image):
+    for n, arr in wavelet_images(image, *wavelet):
         derived.append((n, arr, str(arr.dtype)))
     for n, im in log_images(image, sigmas):
         derived.append((n, sitk.GetArrayFromImage(im), im.GetPixelIDTypeAsString()))
@@ -177,6 +178,9 @@ def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sig
             "interpolator": interpolator,
             "padDistance": pad,
             "sigma": sigmas,
+            "wavelet": wavelet[0],
+            "level": wavelet[1],
+            "start_level": wavelet[2],
         },
         "preprocessed": {
             "size": list(image.GetSize()),
@@ -200,8 +204,60 @@ def run_case(name, image_path, mask_path, label, spacing, interpolator, pad, sig
     print("wrote", out, [d["name"] for d in result["derived"]])
 
 
+def filter_table(path):
+    """Writes src/radiomics/filters/wavelet_filters.rs: the bit patterns of each wavelet's
+    decomposition filters in double and in single precision, recovered as impulse responses of
+    pywt.swt (out[o] = sum_j f[j] x[(o + F/2 - j) mod N]), i.e. the numbers its C code uses."""
+    import struct
+    names = ["haar"] + ["db%d" % i for i in range(1, 11)] + ["sym%d" % i for i in range(2, 11)] + \
+        ["coif%d" % i for i in range(1, 6)]
+    h64 = lambda v: "0x%016x" % struct.unpack("<Q", struct.pack("<d", v))[0]
+    h32 = lambda v: "0x%08x" % struct.unpack("<I", struct.pack("<f", v))[0]
+    out = [HEADER]
+    for n in names:
+        w = pywt.Wavelet(n)
+        F = w.dec_len
+        N = 2 * F + 2
+        x = np.zeros(N, np.float32)
+        x[0] = 1
+        a, d = pywt.swt(x, w, level=1)[0]
+        lo32 = [np.float32(a[(j - F // 2) % N]) for j in range(F)]
+        hi32 = [np.float32(d[(j - F // 2) % N]) for j in range(F)]
+        out.append('    FilterBank {\n        name: "%s",\n        lo64: &[%s],\n        hi64: &[%s],\n'
+                   '        lo32: &[%s],\n        hi32: &[%s],\n    },' % (
+                       n, ", ".join(map(h64, w.dec_lo)), ", ".join(map(h64, w.dec_hi)),
+                       ", ".join(map(h32, lo32)), ", ".join(map(h32, hi32))))
+    out.append("];\n")
+    Path(path).write_text("\n".join(out))
+
+
+HEADER = """//! Analysis filters of the orthogonal wavelets PyRadiomics can ask PyWavelets for.
+//!
+//! Generated from PyWavelets 1.8 (`tests/peers/radiomics_filters_peer.py --filters`): the
+//! exact bit patterns of `Wavelet.dec_lo` / `dec_hi` (double) and of the single-precision filters
+//! PyWavelets uses for `float32` input, which for the Coiflets are not the rounded doubles
+//! (PyWavelets scales them by `sqrt(2)` in single precision). Recovered as impulse responses of
+//! `pywt.swt`, so they are the numbers its C code multiplies by.
+
+/// One wavelet's decomposition filters.
+#[derive(Debug)]
+pub(crate) struct FilterBank {
+    pub name: &'static str,
+    pub lo64: &'static [u64],
+    pub hi64: &'static [u64],
+    pub lo32: &'static [u32],
+    pub hi32: &'static [u32],
+}
+
+/// Every supported wavelet, by PyWavelets name.
+pub(crate) static BANKS: &[FilterBank] = &["""
+
+
 def main():
     global data_dir
+    if sys.argv[1] == "--filters":
+        filter_table(sys.argv[2])
+        return
     data = Path(sys.argv[1]).resolve()
     data_dir = data
     out_dir = Path(sys.argv[2])
@@ -226,6 +282,11 @@ def main():
     run_case("tcga_flair_int16_on_t1c_box_bspline_1mm", tcga / "TCGA-FG-6692_flair.nii.gz",
              tcga / "TCGA-FG-6692_t1c.nii.gz", 1, [1.0, 1.0, 1.0], "sitkBSpline", 4, [1.0, 2.0], out_dir,
              box=[[100, 90, 10], [140, 130, 16]])
+    # Other wavelets, more levels, a start level (PyRadiomics re-applies the level-1 swtn).
+    run_case("brats_t2w_union_sym3_level2", brats / "t2w.nii.gz", brats / "tumour_union_mask.nii.gz",
+             1, [2.0, 2.0, 2.0], "sitkBSpline", 2, [], out_dir, wavelet=("sym3", 2, 0))
+    run_case("phantom_haar_start1_level2", phantom / "phantom.nii.gz", phantom / "mask.nii.gz",
+             1, None, "sitkBSpline", 5, [], out_dir, wavelet=("haar", 2, 1))
     run_case("phantom_original", phantom / "phantom.nii.gz", phantom / "mask.nii.gz",
              1, None, "sitkBSpline", 5, [1.0, 2.0], out_dir)
 

@@ -1,6 +1,6 @@
 //! Analysis filters of the orthogonal wavelets PyRadiomics can ask PyWavelets for.
 //!
-//! Generated from PyWavelets 1.8 (`tests/peers/radiomics_filters_peer.py` documents how): the
+//! Generated from PyWavelets 1.8 (`tests/peers/radiomics_filters_peer.py --filters`): the
 //! exact bit patterns of `Wavelet.dec_lo` / `dec_hi` (double) and of the single-precision filters
 //! PyWavelets uses for `float32` input, which for the Coiflets are not the rounded doubles
 //! (PyWavelets scales them by `sqrt(2)` in single precision). Recovered as impulse responses of
