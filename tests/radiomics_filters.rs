@@ -499,6 +499,14 @@ fn label_missing_and_empty_mask_are_errors_naming_the_labels() {
         resample_image_and_mask(&image, &mask, &bad),
         Err(PreprocessError::InvalidSpacing { .. })
     ));
+    // A spacing that would need more memory than the limit: refused before allocating.
+    let tiny = ResampleSettings {
+        spacing: [0.001; 3],
+        label: 2,
+        ..s
+    };
+    let e = resample_image_and_mask(&image, &mask, &tiny).expect_err("too large");
+    assert!(matches!(e, PreprocessError::GridTooLarge { .. }), "{e}");
 }
 
 #[test]

@@ -27,6 +27,10 @@ use crate::volume::geometry::Affine;
 use crate::volume::resample::{resample_onto, Boundary, Interpolator};
 use crate::volume::{Grid, StoredType, Volume};
 
+/// Largest resampled grid we allocate (2^28 voxels: 1 GiB of `f32`, plus the source's B-spline
+/// coefficients); checked before allocating.
+pub const MAX_RESAMPLED_VOXELS: u128 = 1 << 28;
+
 /// PyRadiomics' resampling settings (`resampledPixelSpacing`, `interpolator`, `label`,
 /// `padDistance`).
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +83,20 @@ pub enum PreprocessError {
         /// Mask dims.
         mask: [usize; 3],
     },
+    /// The new grid would be larger than we allocate (a tiny spacing on a large mask).
+    #[error(
+        "resampling to {spacing:?} mm would make a {dims:?} grid ({voxels} voxels, limit {limit})"
+    )]
+    GridTooLarge {
+        /// The effective spacing.
+        spacing: [f64; 3],
+        /// The grid it would make.
+        dims: [usize; 3],
+        /// Its voxel count.
+        voxels: u128,
+        /// [`MAX_RESAMPLED_VOXELS`].
+        limit: u128,
+    },
     /// An affine could not be inverted.
     #[error("the {what} affine is singular")]
     SingularAffine {
@@ -90,7 +108,9 @@ pub enum PreprocessError {
 impl Classify for PreprocessError {
     fn kind(&self) -> ErrorKind {
         match self {
-            PreprocessError::InvalidSpacing { .. } => ErrorKind::Config,
+            PreprocessError::InvalidSpacing { .. } | PreprocessError::GridTooLarge { .. } => {
+                ErrorKind::Config
+            }
             _ => ErrorKind::BadInput,
         }
     }
@@ -104,6 +124,9 @@ impl Classify for PreprocessError {
                 }
                 PreprocessError::RoiOutsideImage { .. } => {
                     "the mask does not belong to this image: check the case's files"
+                }
+                PreprocessError::GridTooLarge { .. } => {
+                    "use a coarser resampledPixelSpacing (PyRadiomics settings)"
                 }
                 PreprocessError::GridMismatch { .. } | PreprocessError::SingularAffine { .. } => {
                     "check that image and mask come from the same acquisition"
@@ -232,6 +255,15 @@ pub fn resample_image_and_mask_typed(
         new_size[d] = (up - lo + 1.0).max(0.0) as usize;
         let new_origin_index = 0.5 * (spacing[d] - mask_spacing[d]) / mask_spacing[d];
         origin_index[d] = new_origin_index + lo / ratio;
+    }
+    let voxels = new_size.iter().map(|&n| n as u128).product::<u128>();
+    if voxels > MAX_RESAMPLED_VOXELS {
+        return Err(PreprocessError::GridTooLarge {
+            spacing,
+            dims: new_size,
+            voxels,
+            limit: MAX_RESAMPLED_VOXELS,
+        });
     }
     let origin = mask.affine().apply(origin_index);
     let dir = mask.affine().direction();

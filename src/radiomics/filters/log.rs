@@ -296,10 +296,14 @@ pub fn log_skip_reason(dims: [usize; 3], spacing: [f64; 3], sigma: f64) -> Optio
     None
 }
 
-/// The LoG image of `image` at `sigma` mm, as SimpleITK computes it (the caller has checked
-/// [`log_skip_reason`]; every axis has at least 4 voxels).
-pub fn laplacian_of_gaussian(image: &Volume, sigma: f64) -> Volume {
+/// The LoG image of `image` at `sigma` mm, as SimpleITK computes it; `None` when an axis has
+/// fewer than 4 voxels or `sigma` is not positive (ITK refuses those; see [`log_skip_reason`]
+/// for PyRadiomics' stricter rule).
+pub fn laplacian_of_gaussian(image: &Volume, sigma: f64) -> Option<Volume> {
     let dims = image.dims();
+    if dims.iter().any(|&n| n < 4) || sigma.is_nan() || sigma <= 0.0 {
+        return None;
+    }
     let spacing = image.zooms();
     let mut cumulative = vec![0.0f32; image.data().len()];
     for dim in 0..3 {
@@ -315,7 +319,5 @@ pub fn laplacian_of_gaussian(image: &Volume, sigma: f64) -> Volume {
             .zip(v.par_iter())
             .for_each(|(a, &b)| *a = (f64::from(*a) + f64::from(b) * scale) as f32);
     }
-    let mut out = image.clone();
-    out.data_mut().copy_from_slice(&cumulative);
-    out
+    image.with_data(cumulative).ok()
 }

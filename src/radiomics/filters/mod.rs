@@ -1,7 +1,23 @@
 //! Derived image types (PyRadiomics `imageoperations.get*Image`).
 //!
 //! The image-type specification is shared by the settings parser (which reads it from a
-//! PyRadiomics parameter file) and the filters (which compute the derived volumes).
+//! PyRadiomics parameter file) and the filters (which compute the derived volumes):
+//!
+//! * [`derived_images`] / [`derived_images_typed`]: one `imageType` entry → named volumes in
+//!   PyRadiomics' order (`original`; `wavelet-LLH` … `wavelet-HHH`, `wavelet-LLL`;
+//!   `log-sigma-…-mm-3D` per sigma), on the pre-processed grid ([`super::preprocess`]).
+//! * [`log`]: SimpleITK's `LaplacianRecursiveGaussianImageFilter` (Deriche IIR, float internal
+//!   images, normalised across scale) and PyRadiomics' size checks.
+//! * [`wavelet`]: PyWavelets' `swtn` as PyRadiomics calls it (wrap-padding odd axes, one level-1
+//!   transform per level, cropping back), in PyWavelets' precision and summation order.
+//!
+//! Checked against SimpleITK 2.5.7 + PyWavelets 1.8 by `tests/radiomics_filters.rs`
+//! (goldens from `tests/peers/radiomics_filters_peer.py`): bit-identical voxels for `float32`
+//! images; for integer and `float64` images within `f32` rounding (volumes hold `f32`, PyWavelets
+//! works in `float64` there). The filters ignore the mask except to check its grid (as
+//! PyRadiomics' do); they depend on the whole pre-processed grid, so they must run before any
+//! cropping to the ROI. Every voxel is computed independently of thread scheduling, so results
+//! are the same bits for any number of threads.
 
 /// One LoG sigma as written in the parameter file. PyRadiomics names the derived image from the
 /// value's text form (`2` → `log-sigma-2-mm-3D`, `2.0` → `log-sigma-2-0-mm-3D`), so the
@@ -223,7 +239,12 @@ pub fn derived_images_typed(
                             reason,
                         });
                     }
-                    None => out.push((s.name.clone(), log::laplacian_of_gaussian(image, s.value))),
+                    None => {
+                        let v = log::laplacian_of_gaussian(image, s.value).ok_or_else(|| {
+                            FilterError::Internal(format!("LoG refused sigma {}", s.value))
+                        })?;
+                        out.push((s.name.clone(), v));
+                    }
                 }
             }
             out
