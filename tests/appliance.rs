@@ -313,7 +313,10 @@ fn bad_cases_go_to_failed_and_the_service_keeps_serving() {
     assert_eq!(e["kind"], "bad_input");
     assert_eq!(e["stage"], "load");
     assert!(
-        e["message"].as_str().expect("msg").contains("t1c.nii.gz"),
+        e["message"]
+            .as_str()
+            .expect("msg")
+            .starts_with("t1c.nii.gz: "),
         "{e}"
     );
     assert!(

@@ -240,7 +240,12 @@ async fn intake_loop(
             return;
         }
         let s = spool.clone();
-        let free_slots = queue.capacity();
+        // The bound covers cases re-queued after a restart too, so work/ never grows beyond
+        // the configured queue however often the box restarts.
+        let waiting_cases = state.borrow().queue.len();
+        let free_slots = queue
+            .capacity()
+            .min(queue.max_capacity().saturating_sub(waiting_cases));
         let scan = tokio::task::spawn_blocking(move || {
             if let Some(reason) = s.low_disk() {
                 return (Some(reason), 0, Vec::new());
@@ -518,10 +523,15 @@ async fn process_one(
                     },
                     Err(e) => Outcome::SpoolFault(e.to_string()),
                 },
-                Err(e) => match spool.fail(&claim, &e) {
-                    Ok(_) => Outcome::Failed(e),
-                    Err(se) => Outcome::SpoolFault(se.to_string()),
-                },
+                Err(mut e) => {
+                    // Name files relative to the case folder: work/<id>/ is gone once failed.
+                    let prefix = format!("{}/", spool.case_dir(&claim).display());
+                    e.message = e.message.replace(&prefix, "");
+                    match spool.fail(&claim, &e) {
+                        Ok(_) => Outcome::Failed(e),
+                        Err(se) => Outcome::SpoolFault(se.to_string()),
+                    }
+                }
             };
             progress(Stage::Publish, 1.0);
             outcome
