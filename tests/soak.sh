@@ -35,6 +35,9 @@ min_free_disk_mb = 1
 [service]
 rescan_seconds = 0.2
 shutdown_grace_seconds = 5
+# Kills here come every few seconds, from outside; the guard against a case that keeps
+# crashing the box (default 3 interrupted attempts) is not what this soak measures.
+max_attempts = 100
 [web]
 bind = "127.0.0.1:$port"
 EOF
