@@ -50,12 +50,18 @@ pub enum ServiceError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The worker stopped on a spool fault (disk full, permissions).
+    #[error("worker stopped: {message}")]
+    Worker {
+        /// What failed.
+        message: String,
+    },
 }
 
 impl Classify for ServiceError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ServiceError::Spool(_) => ErrorKind::Internal,
+            ServiceError::Spool(_) | ServiceError::Worker { .. } => ErrorKind::Internal,
             ServiceError::Bind { .. } => ErrorKind::Config,
         }
     }
@@ -63,6 +69,9 @@ impl Classify for ServiceError {
     fn hint(&self) -> Option<String> {
         match self {
             ServiceError::Spool(e) => e.hint(),
+            ServiceError::Worker { .. } => {
+                Some("check free disk space and permissions of the spool folder".into())
+            }
             ServiceError::Bind { .. } => {
                 Some("another program uses the port; change web.bind".into())
             }
@@ -180,7 +189,7 @@ pub async fn run(
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("started"),
     ]);
-    worker_loop(
+    let fault = worker_loop(
         spool,
         processor,
         &config,
@@ -201,7 +210,11 @@ pub async fn run(
     let _ = monitor.await;
     let _ = web_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), web).await;
-    Ok(())
+    match fault {
+        // Exit non-zero so systemd restarts the service (and recovery sorts out the spool).
+        Some(message) => Err(ServiceError::Worker { message }),
+        None => Ok(()),
+    }
 }
 
 fn start_watcher(spool: &Spool, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
@@ -240,7 +253,12 @@ async fn intake_loop(
             return;
         }
         let s = spool.clone();
-        let free_slots = queue.capacity();
+        // The bound covers cases re-queued after a restart too, so work/ never grows beyond
+        // the configured queue however often the box restarts.
+        let waiting_cases = state.borrow().queue.len();
+        let free_slots = queue
+            .capacity()
+            .min(queue.max_capacity().saturating_sub(waiting_cases));
         let scan = tokio::task::spawn_blocking(move || {
             if let Some(reason) = s.low_disk() {
                 return (Some(reason), 0, Vec::new());
@@ -328,7 +346,7 @@ async fn worker_loop(
     mut queue: tokio::sync::mpsc::Receiver<Claim>,
     state: Arc<watch::Sender<Snapshot>>,
     mut stop: watch::Receiver<bool>,
-) {
+) -> Option<String> {
     let mut watchdog =
         tokio::time::interval(watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let watchdog_on = watchdog_interval().is_some();
@@ -340,20 +358,20 @@ async fn worker_loop(
             last_status = status;
         }
         if *stop.borrow() {
-            return;
+            return None;
         }
         let claim = match pending.pop_front() {
             Some(c) => c,
             None => tokio::select! {
                 c = queue.recv() => match c {
                     Some(c) => c,
-                    None => return,
+                    None => return None,
                 },
                 _ = watchdog.tick() => {
                     if watchdog_on { sd(&[sd_notify::NotifyState::Watchdog]); }
                     continue;
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => return None,
             },
         };
         // Thermal guard: wait between cases while the CPU is too hot.
@@ -374,7 +392,7 @@ async fn worker_loop(
                         _ = watchdog.tick() => {
                             if watchdog_on { sd(&[sd_notify::NotifyState::Watchdog]); }
                         }
-                        _ = stop.changed() => return,
+                        _ = stop.changed() => return None,
                     }
                 }
                 _ => {
@@ -392,7 +410,7 @@ async fn worker_loop(
             }
         }
         if *stop.borrow() {
-            return;
+            return None;
         }
         let finished = process_one(
             &spool,
@@ -405,8 +423,10 @@ async fn worker_loop(
             Duration::from_secs_f64(config.service.shutdown_grace_seconds),
         )
         .await;
-        if !finished {
-            return;
+        match finished {
+            Next::Continue => {}
+            Next::Stop => return None,
+            Next::Fault(m) => return Some(m),
         }
         let s = spool.clone();
         if let Ok(Ok(removed)) = tokio::task::spawn_blocking(move || s.apply_retention()).await {
@@ -422,6 +442,15 @@ async fn worker_loop(
     }
 }
 
+/// What the worker does after a case.
+enum Next {
+    Continue,
+    /// Stop requested and the case was left in `work/`.
+    Stop,
+    /// The spool failed; stop with an error.
+    Fault(String),
+}
+
 /// Outcome of the blocking part of one case.
 enum Outcome {
     Done {
@@ -433,8 +462,7 @@ enum Outcome {
     SpoolFault(String),
 }
 
-/// Processes one case; returns `false` when the service must stop (the case was left in
-/// `work/` to be re-queued).
+/// Processes one case; says whether the worker goes on.
 #[allow(clippy::too_many_arguments)]
 async fn process_one(
     spool: &Spool,
@@ -445,7 +473,7 @@ async fn process_one(
     watchdog: &mut tokio::time::Interval,
     watchdog_on: bool,
     grace: Duration,
-) -> bool {
+) -> Next {
     let id = claim.id.clone();
     tracing::info!(case = %id, "processing");
     state.send_modify(|s| {
@@ -518,10 +546,15 @@ async fn process_one(
                     },
                     Err(e) => Outcome::SpoolFault(e.to_string()),
                 },
-                Err(e) => match spool.fail(&claim, &e) {
-                    Ok(_) => Outcome::Failed(e),
-                    Err(se) => Outcome::SpoolFault(se.to_string()),
-                },
+                Err(mut e) => {
+                    // Name files relative to the case folder: work/<id>/ is gone once failed.
+                    let prefix = format!("{}/", spool.case_dir(&claim).display());
+                    e.message = e.message.replace(&prefix, "");
+                    match spool.fail(&claim, &e) {
+                        Ok(_) => Outcome::Failed(e),
+                        Err(se) => Outcome::SpoolFault(se.to_string()),
+                    }
+                }
             };
             progress(Stage::Publish, 1.0);
             outcome
@@ -551,7 +584,7 @@ async fn process_one(
     let seconds = started.elapsed().as_secs_f64();
     let Some(joined) = joined else {
         tracing::warn!(case = %id, "not finished within the shutdown grace time; left in work/ to be re-queued on the next start");
-        return false;
+        return Next::Stop;
     };
     let outcome = joined.unwrap_or_else(|e| {
         // The processor panicked: fail the case (its inputs are still in work/).
@@ -570,7 +603,10 @@ async fn process_one(
         }
     });
     let now = unix_now();
-    let keep_going = !matches!(outcome, Outcome::SpoolFault(_));
+    let next = match &outcome {
+        Outcome::SpoolFault(m) => Next::Fault(m.clone()),
+        _ => Next::Continue,
+    };
     state.send_modify(|s| {
         s.current = None;
         match outcome {
@@ -610,7 +646,7 @@ async fn process_one(
             }
         }
     });
-    keep_going
+    next
 }
 
 async fn monitor_loop(

@@ -339,20 +339,13 @@ async fn api_cases(State(st): State<WebState>) -> Response {
 }
 
 async fn api_case(State(st): State<WebState>, UrlPath(id): UrlPath<String>) -> Response {
-    {
-        let s = st.state.borrow();
-        if let Some(c) = s.current.as_ref().filter(|c| c.id == id) {
-            return Json(serde_json::json!({"id": id, "status": "processing", "current": c}))
-                .into_response();
-        }
-        if s.queue.contains(&id) {
-            return Json(serde_json::json!({"id": id, "status": "queued"})).into_response();
-        }
-    }
+    // The folders are the truth: a case is done once it is in outbox/, even if the snapshot
+    // has not caught up yet.
     let spool = st.spool.clone();
+    let lookup = id.clone();
     let found = tokio::task::spawn_blocking(move || {
-        let finished = spool.finished(&id)?;
-        let record = spool.record(&id);
+        let finished = spool.finished(&lookup)?;
+        let record = spool.record(&lookup);
         Some(serde_json::json!({
             "id": finished.id,
             "status": finished.status,
@@ -366,10 +359,18 @@ async fn api_case(State(st): State<WebState>, UrlPath(id): UrlPath<String>) -> R
     .await
     .ok()
     .flatten();
-    match found {
-        Some(v) => Json(v).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such case\n").into_response(),
+    if let Some(v) = found {
+        return Json(v).into_response();
     }
+    let s = st.state.borrow().clone();
+    if let Some(c) = s.current.as_ref().filter(|c| c.id == id) {
+        return Json(serde_json::json!({"id": id, "status": "processing", "current": c}))
+            .into_response();
+    }
+    if s.queue.contains(&id) {
+        return Json(serde_json::json!({"id": id, "status": "queued"})).into_response();
+    }
+    (StatusCode::NOT_FOUND, "no such case\n").into_response()
 }
 
 /// Resolves `outbox/<id>/<file>` safely: sanitised id, plain relative components, no hidden
