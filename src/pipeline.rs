@@ -15,6 +15,7 @@ use crate::case::study::{load_study, GridRelation, Study};
 use crate::case::{CaseFiles, Sequence};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
+use crate::radiomics::provider::PyRadiomicsFilters;
 use crate::radiomics::{extract, FilterProvider, Params};
 use crate::report::overlay::{self, Overlay};
 use crate::report::result::{CaseResult, InputFile, QualityFlags, Software, StageTiming, SCHEMA};

@@ -5,22 +5,21 @@
 //! ways and values within 1e-6 relative (original image) or 1e-4 relative (resampled or
 //! filtered), 1e-9 absolute where |reference| < 1e-9. The ten worst features are printed.
 //!
-//! The resampled + wavelet + LoG references need the filters (`FilterProvider`); `provider()`
-//! below is the one place to plug them in. With [`NoFilters`] those two references are checked
-//! as far as possible without filters and the rest is reported as pending, never as passed.
+//! The resampled + wavelet + LoG references run through [`PyRadiomicsFilters`] (SimpleITK-exact
+//! resampling, LoG and PyWavelets-exact wavelets).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use glioedge::radiomics::filters::ImageTypeSpec;
+use glioedge::radiomics::provider::PyRadiomicsFilters;
 use glioedge::radiomics::{extract, Extraction, FilterProvider, NoFilters, Params, RadiomicsError};
-use glioedge::volume::read_nifti;
+use glioedge::volume::{read_nifti, StoredType};
 
 /// The filters used for the resampled/filtered references.
-fn provider() -> Box<dyn FilterProvider> {
-    Box::new(NoFilters)
+fn provider(pixel: StoredType) -> PyRadiomicsFilters {
+    PyRadiomicsFilters { pixel }
 }
 
 struct Reference {
@@ -164,61 +163,23 @@ fn ibsi_phantom_ibsi_settings_match_pyradiomics() {
     full_check("pyradiomics_ibsi_digital_phantom_ibsi_settings.json");
 }
 
-/// Resampled + wavelet + LoG references through `provider()`. Whatever the provider cannot do
-/// must fail with a clear "not available" error; whatever can be checked is checked.
+/// Resampled + wavelet + LoG references through the real filters, with the image file's stored
+/// pixel type (SimpleITK keeps it through resampling; PyWavelets' precision follows it).
 fn resampled_check(file: &str) {
     let Some(data) = common::data_dir() else {
         return;
     };
     let r = load_reference(&data, file);
-    let filters = provider();
-    match run(&r, &r.params, filters.as_ref()) {
-        Ok(ex) => {
-            let n = compare(file, &r.features, &ex, &|_| true);
-            assert_eq!(n, 1130, "{file}: expected 1130 features");
-        }
-        Err(RadiomicsError::NotAvailable(what)) => {
-            println!("{file}: PENDING the real filters ({what} is not available in this provider)");
-            // Without filters: the Original part alone. When the resampling target equals the
-            // image spacing PyRadiomics' resampling is the identity on the ROI (its diagnostics
-            // show the interpolated ROI statistics unchanged), so it can be checked here.
-            let (image, _) = read_nifti(&r.image, 1 << 30).expect("image");
-            let target = r
-                .params
-                .settings
-                .resampled_pixel_spacing
-                .expect("resampled reference");
-            let mut p = r.params.clone();
-            p.image_types = vec![ImageTypeSpec::Original];
-            let only = p.clone();
-            let identity = image
-                .zooms()
-                .iter()
-                .zip(target)
-                .all(|(a, b)| (a - b).abs() < 1e-9);
-            // The same request without filters must be refused, never silently degraded.
-            let mut no_resample = only.clone();
-            no_resample.settings.resampled_pixel_spacing = None;
-            match run(&r, &only, filters.as_ref()) {
-                Err(RadiomicsError::NotAvailable(_)) => {}
-                other => panic!("{file}: expected 'not available' without filters, got {other:?}"),
-            }
-            if identity {
-                let ex =
-                    run(&r, &no_resample, &NoFilters).unwrap_or_else(|e| panic!("{file}: {e}"));
-                let n = compare(
-                    &format!("{file} (original part, resampled tolerance)"),
-                    &r.features,
-                    &ex,
-                    &|k| k.starts_with("original_"),
-                );
-                assert_eq!(n, 107);
-            } else {
-                println!("{file}: the original part needs real resampling ({:?} mm → {target:?} mm); PENDING", image.zooms());
-            }
-        }
-        Err(e) => panic!("{file}: {e}"),
-    }
+    let (image, info) = read_nifti(&r.image, 1 << 30).expect("image");
+    let (mask, _) = read_nifti(&r.mask, 1 << 30).expect("mask");
+    let filters = provider(info.datatype);
+    let ex = extract(&image, &mask, &r.params, &filters).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let n = compare(file, &r.features, &ex, &|_| true);
+    assert_eq!(
+        n,
+        r.features.len(),
+        "{file}: every reference feature compared"
+    );
 }
 
 #[test]

@@ -9,8 +9,9 @@ use glioedge::case::CaseFiles;
 use glioedge::config::Config;
 use glioedge::error::{Classify, ErrorKind};
 use glioedge::radiomics::output::{to_csv_rows, to_json, CSV_HEADER};
-use glioedge::radiomics::{extract, Extraction, NoFilters, Params};
-use glioedge::volume::{read_nifti, Volume};
+use glioedge::radiomics::provider::PyRadiomicsFilters;
+use glioedge::radiomics::{extract, Extraction, Params};
+use glioedge::volume::{read_nifti, StoredType, Volume};
 use sha2::{Digest, Sha256};
 
 /// Output format.
@@ -128,7 +129,14 @@ pub fn features(args: &FeaturesArgs, config: &Config) -> ExitCode {
             };
             let mut items = Vec::new();
             for (seq, image) in &study.images {
-                match extract(image, &mask, &params, &NoFilters) {
+                let filters = PyRadiomicsFilters {
+                    pixel: study
+                        .files
+                        .iter()
+                        .find(|f| f.role == seq.name())
+                        .map_or(StoredType::F32, |f| f.info.datatype),
+                };
+                match extract(image, &mask, &params, &filters) {
                     Ok(ex) => items.push((format!("{}_", seq.name()), ex)),
                     Err(e) => {
                         return fail(
@@ -143,15 +151,15 @@ pub fn features(args: &FeaturesArgs, config: &Config) -> ExitCode {
         }
         (None, Some(image_path), Some(mask_path)) => {
             let max = config.limits.max_volume_bytes;
-            let image = match read_nifti(image_path, max) {
-                Ok((v, _)) => v,
+            let (image, pixel) = match read_nifti(image_path, max) {
+                Ok((v, info)) => (v, info.datatype),
                 Err(e) => return fail(e.kind(), &e.to_string(), e.hint()),
             };
             let mask = match read_nifti(mask_path, max) {
                 Ok((v, _)) => v,
                 Err(e) => return fail(e.kind(), &e.to_string(), e.hint()),
             };
-            match extract(&image, &mask, &params, &NoFilters) {
+            match extract(&image, &mask, &params, &PyRadiomicsFilters { pixel }) {
                 Ok(mut ex) => {
                     ex.diagnostics.image_sha256 = sha256_file(image_path);
                     ex.diagnostics.mask_sha256 = sha256_file(mask_path);

@@ -25,6 +25,7 @@ pub mod matrices;
 pub mod ngtdm;
 pub mod output;
 pub mod preprocess;
+pub mod provider;
 pub mod roi;
 pub mod settings;
 pub mod shape;
