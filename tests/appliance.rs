@@ -492,3 +492,113 @@ fn off_loopback_needs_a_token_401_without_200_with() {
     assert_eq!(http(port, "/healthz", &[]).expect("resp").status, 200);
     drop(b);
 }
+
+/// The service in-process with an injected processor: stage progress reaches the snapshot,
+/// a failure keeps its stage, and a panicking processor fails its case without taking the
+/// service down.
+#[test]
+fn injected_processor_failures_and_panics_are_contained() {
+    use glioedge::error::ErrorKind;
+    use glioedge::service::processor::{
+        CaseProcessor, CaseSummary, ProcessError, ProcessorInfo, Stage,
+    };
+
+    struct Scripted;
+    impl CaseProcessor for Scripted {
+        fn info(&self) -> ProcessorInfo {
+            ProcessorInfo {
+                model_name: "scripted".into(),
+                model_version: "9".into(),
+                demo: false,
+                precision: "int8".into(),
+                card_summary: "test".into(),
+            }
+        }
+        fn process(
+            &self,
+            case_dir: &Path,
+            out_dir: &Path,
+            progress: &dyn Fn(Stage, f32),
+        ) -> Result<CaseSummary, ProcessError> {
+            let name = case_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            progress(Stage::Load, 1.0);
+            progress(Stage::Radiomics, 0.5);
+            if name.starts_with("panic") {
+                panic!("scripted panic");
+            }
+            if name.starts_with("fail") {
+                return Err(ProcessError {
+                    kind: ErrorKind::Internal,
+                    message: "scripted inference fault".into(),
+                    hint: None,
+                    stage: Stage::Inference,
+                });
+            }
+            progress(Stage::Inference, 1.0);
+            progress(Stage::Report, 1.0);
+            std::fs::write(out_dir.join("report.html"), "<p>ok</p>").expect("write");
+            Ok(CaseSummary {
+                headline: "scripted ok".into(),
+                report: "report.html".into(),
+                files: vec!["report.html".into()],
+                warnings: vec![],
+            })
+        }
+    }
+
+    let Some(_) = common::data_dir() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let cfg = write_config(tmp.path(), port, "");
+    let config = glioedge::config::Config::load(Some(&cfg)).expect("config");
+    let spool = tmp.path().join("spool");
+    for name in ["panic-1", "fail-1", "ok-1"] {
+        let d = spool.join("inbox").join(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(d.join("READY"), b"").expect("ready");
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = rt.spawn(glioedge::service::run(
+        config,
+        std::sync::Arc::new(Scripted),
+        Box::new(glioedge::board::SimBoard::default()),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    wait_for(Duration::from_secs(30), "all three cases", || {
+        http(port, "/api/status", &[])
+            .is_some_and(|r| r.body.contains("\"processed\":1,\"failed\":2"))
+    });
+    assert_eq!(entries(&spool.join("failed")), vec!["fail-1", "panic-1"]);
+    assert_eq!(entries(&spool.join("outbox")), vec!["ok-1"]);
+    let err = |id: &str| -> Value {
+        serde_json::from_slice(
+            &std::fs::read(spool.join("failed").join(id).join("error.json")).expect("error.json"),
+        )
+        .expect("json")
+    };
+    assert_eq!(err("fail-1")["stage"], "inference");
+    assert_eq!(err("fail-1")["kind"], "internal");
+    assert!(err("panic-1")["message"]
+        .as_str()
+        .expect("msg")
+        .contains("crashed"));
+    let status = get_json(port, "/api/status");
+    assert_eq!(status["processor"]["model_name"], "scripted");
+    assert_eq!(status["counters"]["processed"], 1);
+    assert_eq!(status["counters"]["failed"], 2);
+    // Radiomics ran in all three cases (each moved on from it or failed in it).
+    let metrics = http(port, "/metrics", &[]).expect("metrics").body;
+    assert!(
+        metrics.contains("glioedge_stage_seconds_count{stage=\"load\"} 3"),
+        "{metrics}"
+    );
+    assert!(!http(port, "/", &[]).expect("page").body.contains("DEMO"));
+    stop_tx.send(()).expect("stop");
+    rt.block_on(service).expect("joined").expect("clean stop");
+}

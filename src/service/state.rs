@@ -22,7 +22,7 @@ pub struct Snapshot {
     pub processor: ProcessorInfo,
     /// Claimed cases waiting for the worker, in order.
     pub queue: Vec<String>,
-    /// Inbox folders still being copied (not quiet yet, no READY).
+    /// Inbox entries not claimed yet (still being copied, or waiting for a queue slot).
     pub inbox_waiting: usize,
     /// The case being processed.
     pub current: Option<Current>,

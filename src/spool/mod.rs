@@ -967,6 +967,34 @@ mod tests {
     }
 
     #[test]
+    fn low_disk_pauses_intake() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut s = spool(tmp.path(), 0.0);
+        assert!(s.free_disk_mb().expect("statvfs") > 0);
+        assert_eq!(s.low_disk(), None);
+        s.config.min_free_disk_mb = 1 << 24;
+        let reason = s.low_disk().expect("paused");
+        assert!(reason.contains("spool.min_free_disk_mb"), "{reason}");
+    }
+
+    #[test]
+    fn retention_by_age() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut s = spool(tmp.path(), 0.0);
+        s.config.retention.max_age_days = Some(1.0);
+        for (n, age_days) in [("old", 3u64), ("new", 0)] {
+            let d = s.failed().join(n);
+            std::fs::create_dir(&d).expect("mkdir");
+            let t = SystemTime::now() - Duration::from_secs(age_days * 86_400 + 10);
+            File::open(&d)
+                .and_then(|f| f.set_modified(t))
+                .expect("mtime");
+        }
+        assert_eq!(s.apply_retention().expect("retention"), vec!["old"]);
+        assert!(s.failed().join("new").exists() && !s.failed().join("old").exists());
+    }
+
+    #[test]
     fn retention_by_size_deletes_oldest() {
         let tmp = tempfile::tempdir().expect("tmp");
         let mut s = spool(tmp.path(), 0.0);

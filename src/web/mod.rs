@@ -489,7 +489,7 @@ pub fn metrics_text(s: &Snapshot) -> String {
     metric(
         "glioedge_inbox_waiting",
         "gauge",
-        "Inbox folders still being copied.",
+        "Inbox entries not claimed yet (arriving or waiting for a queue slot).",
         vec![format!("glioedge_inbox_waiting {}", s.inbox_waiting)],
     );
     metric(
