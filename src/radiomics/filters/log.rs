@@ -227,15 +227,20 @@ fn pass(data: &[f32], dims: [usize; 3], axis: usize, c: &Coefficients) -> Vec<f3
         |line: &[f64], res: &mut [f64], scratch: &mut [f64]| c.filter_line(line, res, scratch);
     match axis {
         0 => out
-            .par_chunks_mut(nx)
-            .zip(data.par_chunks(nx))
-            .for_each(|(o, x)| {
-                let line: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            .par_chunks_mut(nx * ny)
+            .zip(data.par_chunks(nx * ny))
+            .for_each(|(o, slice)| {
+                let mut line = vec![0.0; ln];
                 let mut res = vec![0.0; ln];
                 let mut scratch = vec![0.0; ln];
-                run(&line, &mut res, &mut scratch);
-                for (t, r) in o.iter_mut().zip(res.iter()) {
-                    *t = *r as f32;
+                for (orow, xrow) in o.chunks_mut(nx).zip(slice.chunks(nx)) {
+                    for (l, &v) in line.iter_mut().zip(xrow) {
+                        *l = f64::from(v);
+                    }
+                    run(&line, &mut res, &mut scratch);
+                    for (t, r) in orow.iter_mut().zip(res.iter()) {
+                        *t = *r as f32;
+                    }
                 }
             }),
         1 => out

@@ -168,9 +168,13 @@ fn filter_axis<T: Real>(x: &[T], dims: [usize; 3], axis: usize, f: &[T]) -> Vec<
     let mut out = vec![T::ZERO; x.len()];
     match axis {
         0 => {
-            out.par_chunks_mut(nx)
-                .zip(x.par_chunks(nx))
-                .for_each(|(o, line)| periodic_convolution(line, f, o));
+            out.par_chunks_mut(nx * ny)
+                .zip(x.par_chunks(nx * ny))
+                .for_each(|(o, slice)| {
+                    for (orow, line) in o.chunks_mut(nx).zip(slice.chunks(nx)) {
+                        periodic_convolution(line, f, orow);
+                    }
+                });
         }
         1 => {
             out.par_chunks_mut(nx * ny)
