@@ -6,13 +6,15 @@
 //! in parallel (rayon); each feature is computed by one task with a fixed summation order, and
 //! results are gathered in a fixed order, so output is bit-identical for any thread count.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::features::{FeatureClass, FeatureId};
 use super::filters::ImageTypeSpec;
 use super::matrices::{self, Levels};
-use super::roi::{self, Cropped, RoiBox};
+use super::roi::{self, Cropped, Pixels, RoiBox};
 use super::settings::{Enabled, Interpolator, Params, Settings};
 use super::{firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape, RadiomicsError};
 use crate::volume::{Affine, Grid, Volume};
@@ -269,22 +271,23 @@ pub fn extract(
         });
     }
     // 1. Normalisation (whole image, float64).
-    let mut work_image = image.clone();
+    let mut work_image: Cow<'_, Volume> = Cow::Borrowed(image);
     let mut values: Option<Vec<f64>> = None;
     if s.normalize {
         let mut v: Vec<f64> = image.data().iter().map(|&x| f64::from(x)).collect();
         normalise(&mut v, s)?;
-        work_image =
+        work_image = Cow::Owned(
             Volume::new(*image.grid(), v.iter().map(|&x| x as f32).collect()).map_err(|e| {
                 RadiomicsError::Filter {
                     what: "normalisation".into(),
                     message: e.to_string(),
                 }
-            })?;
+            })?,
+        );
         values = Some(v);
     }
     // 2. Resampling or pre-cropping.
-    let mut work_mask = mask.clone();
+    let mut work_mask: Cow<'_, Volume> = Cow::Borrowed(mask);
     let mut resampled_grid = None;
     if let Some(sp) = s.resampled_pixel_spacing {
         let req = ResampleRequest {
@@ -301,13 +304,13 @@ pub fn extract(
             spacing: spacing_of(&img),
         });
         values = None;
-        work_image = img;
-        work_mask = msk;
+        work_image = Cow::Owned(img);
+        work_mask = Cow::Owned(msk);
     } else if s.pre_crop {
         let bb = roi::check_mask(&inside0, mask.dims(), mask, s)?;
         let (lo, size) = padded_box(bb, s.pad_distance, mask.dims());
-        work_image = crop_volume(&work_image, lo, size);
-        work_mask = crop_volume(mask, lo, size);
+        work_image = Cow::Owned(crop_volume(&work_image, lo, size));
+        work_mask = Cow::Owned(crop_volume(mask, lo, size));
         if let Some(v) = values.take() {
             let dims = image.dims();
             let mut out = Vec::with_capacity(size[0] * size[1] * size[2]);
@@ -322,15 +325,18 @@ pub fn extract(
     }
     let dims = work_image.dims();
     let spacing = spacing_of(&work_image);
-    let values: Vec<f64> =
-        values.unwrap_or_else(|| work_image.data().iter().map(|&x| f64::from(x)).collect());
+    drop(inside0);
+    let pixels = match &values {
+        Some(v) => Pixels::F64(v),
+        None => Pixels::F32(work_image.data()),
+    };
     // 3. Mask checks on the working grid.
     let inside = roi::label_mask(&work_mask, s.label);
     let bb = roi::check_mask(&inside, dims, &work_mask, s)?;
     let mut results: Vec<FeatureResult> = Vec::new();
     // 4. Shape, on the (non-resegmented) mask.
     if let Some(en) = params.enabled(FeatureClass::Shape) {
-        let c = Cropped::new(&values, &inside, dims, spacing, bb);
+        let c = Cropped::new(pixels, &inside, dims, spacing, bb);
         let which: Vec<_> = selected(FeatureClass::Shape, en)
             .into_iter()
             .filter_map(|f| match f {
@@ -355,8 +361,8 @@ pub fn extract(
             let hi = r.get(1).copied().unwrap_or(f64::INFINITY);
             let re: Vec<bool> = inside
                 .iter()
-                .zip(&values)
-                .map(|(&m, &v)| m && v >= lo && v <= hi)
+                .enumerate()
+                .map(|(i, &m)| m && pixels.get(i) >= lo && pixels.get(i) <= hi)
                 .collect();
             if !re.iter().any(|&b| b) {
                 return Err(RadiomicsError::ResegmentedEmpty(r.clone()));
@@ -368,13 +374,13 @@ pub fn extract(
     };
     let roi_voxels = inside.iter().filter(|&&b| b).count();
     // 6. Image types.
-    let mut images: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut images: Vec<(String, Option<Volume>)> = Vec::new();
     let mut names = Vec::new();
     for spec in &params.image_types {
         match spec {
             ImageTypeSpec::Original => {
                 names.push("original".to_string());
-                images.push(("original".into(), Vec::new())); // filled below: the working image
+                images.push(("original".into(), None)); // the working image
             }
             other => {
                 let derived = filters.derive(other, &work_image, &work_mask)?;
@@ -390,7 +396,7 @@ pub fn extract(
                         });
                     }
                     names.push(name.clone());
-                    images.push((name, vol.data().iter().map(|&x| f64::from(x)).collect()));
+                    images.push((name, Some(vol)));
                 }
             }
         }
@@ -403,8 +409,11 @@ pub fn extract(
         .collect();
     let per_image: Vec<Vec<FeatureResult>> = images
         .par_iter()
-        .map(|(name, data)| {
-            let data = if data.is_empty() { &values } else { data };
+        .map(|(name, vol)| {
+            let data = match vol {
+                Some(v) => Pixels::F32(v.data()),
+                None => pixels,
+            };
             let c = Cropped::new(data, &inside, dims, spacing, bb);
             image_features(name, &c, &classes, s)
         })

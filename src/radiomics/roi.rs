@@ -116,10 +116,30 @@ pub fn check_mask(
     Ok(bb)
 }
 
+/// Intensities of a whole image, as stored (float32 volumes) or computed (float64).
+#[derive(Debug, Clone, Copy)]
+pub enum Pixels<'a> {
+    /// A volume's own values.
+    F32(&'a [f32]),
+    /// Values computed in double precision (normalisation).
+    F64(&'a [f64]),
+}
+
+impl Pixels<'_> {
+    /// Value at a flat index, as f64.
+    #[inline]
+    pub fn get(&self, i: usize) -> f64 {
+        match self {
+            Pixels::F32(v) => f64::from(v[i]),
+            Pixels::F64(v) => v[i],
+        }
+    }
+}
+
 impl Cropped {
-    /// Crops `values` (full image, f64) and `inside` to `bb`.
+    /// Crops `values` (whole image) and `inside` to `bb`.
     pub fn new(
-        values: &[f64],
+        values: Pixels<'_>,
         inside: &[bool],
         dims: [usize; 3],
         spacing: [f64; 3],
@@ -131,7 +151,7 @@ impl Cropped {
         for z in 0..nz {
             for y in 0..ny {
                 let start = ((bb.lo[2] + z) * dims[1] + bb.lo[1] + y) * dims[0] + bb.lo[0];
-                v.extend_from_slice(&values[start..start + nx]);
+                v.extend((start..start + nx).map(|i| values.get(i)));
                 m.extend_from_slice(&inside[start..start + nx]);
             }
         }

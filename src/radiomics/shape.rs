@@ -217,15 +217,53 @@ fn d2(p: &[i64; 3], q: &[i64; 3], sp: [f64; 3]) -> f64 {
     s
 }
 
+/// Largest squared distance between two points, by branch and bound: a point whose distance to
+/// the farthest corner of the points' bounding box cannot beat the best pair so far is skipped.
+/// The bound is computed with the same arithmetic, so the result equals the full O(n²) scan.
+fn max_pair_distance(pts: &[[i64; 3]], sp: [f64; 3]) -> f64 {
+    if pts.len() < 2 {
+        return 0.0;
+    }
+    let mut lo = [i64::MAX; 3];
+    let mut hi = [i64::MIN; 3];
+    for p in pts {
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    let mut order: Vec<(f64, usize)> = pts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let far = [0, 1, 2].map(|a| {
+                if p[a] - lo[a] > hi[a] - p[a] {
+                    lo[a]
+                } else {
+                    hi[a]
+                }
+            });
+            (d2(p, &far, sp), i)
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut best = 0.0f64;
+    for &(bound, i) in &order {
+        if bound <= best {
+            break;
+        }
+        for q in pts {
+            best = best.max(d2(&pts[i], q, sp));
+        }
+    }
+    best
+}
+
 fn diameters(verts: &[[i64; 3]], sp: [f64; 3]) -> [f64; 4] {
     let mut out = [0.0f64; 4];
     // 3-D: candidates are extremes along all three axes.
     let cand = line_extremes(verts, &[0, 1, 2]);
-    for i in 0..cand.len() {
-        for j in (i + 1)..cand.len() {
-            out[3] = out[3].max(d2(&cand[i], &cand[j], sp));
-        }
-    }
+    out[3] = max_pair_distance(&cand, sp);
     // 2-D: in each plane of constant coordinate `a`, extremes along the two in-plane axes.
     for a in 0..3 {
         let others: Vec<usize> = (0..3).filter(|&b| b != a).collect();
