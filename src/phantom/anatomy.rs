@@ -2,7 +2,7 @@
 //! and CSF spaces, and (for raw scanner-like images) skull and scalp.
 //!
 //! Coordinates are the *head frame*: RAS millimetres with the origin at the centre of the
-//! brain. Sizes are those of an adult brain (about 140 × 170 × 125 mm for the cerebrum, cortex
+//! brain. Sizes are those of an adult brain (about 128 × 160 × 114 mm, ≈ 1.2 L, cortex
 //! 2.5–4 mm thick, sulci down to ~15 mm). Per case the brain's size and shape vary smoothly
 //! (a random [`RadialShape`]-like perturbation of an ellipsoid plus value-noise folding), and the
 //! ventricles grow with age (about 1 %/year of volume after 40, as in normal ageing).
@@ -62,9 +62,9 @@ impl Anatomy {
     pub fn draw(rng: &mut Rng, age: f64) -> Anatomy {
         let size = rng.range(0.93, 1.06);
         let semi = [
-            68.0 * size * rng.range(0.97, 1.03),
-            84.0 * size * rng.range(0.97, 1.03),
-            61.0 * size * rng.range(0.97, 1.03),
+            64.0 * size * rng.range(0.97, 1.03),
+            80.0 * size * rng.range(0.97, 1.03),
+            57.0 * size * rng.range(0.97, 1.03),
         ];
         let mut shape = [0.0; 6];
         for s in shape.iter_mut() {

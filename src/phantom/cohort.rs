@@ -212,7 +212,7 @@ pub fn draw_case(opts: &CohortOptions, k: u64) -> CaseSpec {
     };
     let anatomy = Anatomy::draw(&mut rng, age);
     let tumour = Tumour::draw(&mut rng, &anatomy, latent, post_treatment);
-    let scanner = Scanner::draw(&mut rng, opts.grid, anatomy.semi_axes());
+    let scanner = Scanner::draw(&mut rng, opts.grid);
     let subject = Subject::new(anatomy, tumour, scanner, opts.grid);
     CaseSpec {
         id: case_id(opts.seed, k),

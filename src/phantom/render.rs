@@ -67,7 +67,7 @@ const WM_LEVEL: [f64; WEIGHTED] = [800.0, 820.0, 420.0, 480.0];
 
 impl Scanner {
     /// Draws the scanner parameters.
-    pub fn draw(rng: &mut Rng, grid: GridKind, anatomy_box: [f64; 3]) -> Scanner {
+    pub fn draw(rng: &mut Rng, grid: GridKind) -> Scanner {
         let wm = signals(&tissue_mr(Tissue::Wm));
         let mut gains = [1.0; 6];
         for s in 0..WEIGHTED {
@@ -86,7 +86,6 @@ impl Scanner {
             GridKind::Raw => (0.25, 0.08),
         };
         let bias_grad = [0, 1, 2].map(|_| grad * rng.normal());
-        let _ = anatomy_box;
         let pose = match grid {
             GridKind::Brats => {
                 // Atlas-aligned: the brain centre near voxel (119.5, 121, 75), ±2 mm.
@@ -298,8 +297,8 @@ impl Subject {
         }
     }
 
-    /// Renders every sequence and the mask. `noise_rngs[s]` is the noise generator of
-    /// sequence `s`.
+    /// Renders every sequence and the mask; noise comes from the streams of case `case` of the
+    /// cohort with seed `seed`.
     pub fn render(&self, seed: u64, case: u64) -> Rendered {
         let series = self.series();
         let mut images: Vec<Option<Volume>> = vec![None; 6];
@@ -315,8 +314,7 @@ impl Subject {
         }
         let images = images
             .into_iter()
-            .enumerate()
-            .map(|(s, v)| v.unwrap_or_else(|| Volume::filled(series[0].grid, s as f32 * 0.0)))
+            .map(|v| v.unwrap_or_else(|| Volume::filled(series[0].grid, 0.0)))
             .collect();
         let mask = mask.unwrap_or_else(|| Volume::filled(series[0].grid, 0.0));
         Rendered { images, mask }
@@ -438,7 +436,6 @@ impl Subject {
                 Volume::new(s.grid, data).unwrap_or_else(|_| Volume::filled(s.grid, 0.0))
             })
             .collect();
-        let _ = Compartment::None;
         (vols, labels)
     }
 }
@@ -467,7 +464,7 @@ pub fn brats_grid() -> Grid {
 
 /// Separable 0.2 / 0.6 / 0.2 blur (partial volume), edges replicated; fixed order.
 fn blur3(data: &mut [f32], dims: [usize; 3]) {
-    let [nx, ny, nz] = dims;
+    let [nx, ny, _] = dims;
     let stride = [1, nx, nx * ny];
     for axis in 0..3 {
         let n = dims[axis];
@@ -489,6 +486,5 @@ fn blur3(data: &mut [f32], dims: [usize; 3]) {
                 }
             }
         });
-        let _ = nz;
     }
 }

@@ -76,14 +76,15 @@ pub fn signals(mr: &Mr) -> [f64; 6] {
 /// Tumour parameters modulated by the local heterogeneity `h` (about ±1) with amplitude
 /// `amp`, and pushed towards free water by the T2-FLAIR mismatch weight `m`.
 pub fn modulate(base: &Mr, h: f64, amp: f64, m: f64) -> Mr {
-    let f = 1.0 + amp * h;
+    // Relative modulation, kept positive whatever the field does.
+    let f = |gain: f64| (1.0 + gain * amp * h).clamp(0.4, 2.0);
     let mut out = Mr {
         pd: base.pd,
-        t1: base.t1 * (1.0 + 0.5 * amp * h),
-        t2: base.t2 * f,
-        adc: base.adc * (1.0 + 0.6 * amp * h),
-        cbf: base.cbf * (1.0 + 1.2 * amp * h).max(0.05),
-        conc: base.conc * (1.0 + 1.5 * amp * h).max(0.0),
+        t1: base.t1 * f(0.5),
+        t2: base.t2 * f(1.0),
+        adc: base.adc * f(0.6),
+        cbf: base.cbf * f(1.2),
+        conc: base.conc * f(1.5),
     };
     if m > 0.0 {
         // Near-fluid core: long T1 and T2 (bright on T2, partly nulled on FLAIR).
@@ -130,5 +131,18 @@ mod tests {
         enh.conc = 1.0;
         assert!(signals(&enh)[1] > 1.3 * gm[1]);
         assert_eq!(wm[0], wm[1]);
+    }
+
+    #[test]
+    fn strong_heterogeneity_keeps_signals_finite_and_bounded() {
+        let base = tissue_mr(Tissue::Wm);
+        for h in [-3.0, -1.0, 0.0, 1.0, 3.0] {
+            let s = signals(&modulate(&base, h, 0.6, 0.5));
+            assert!(
+                s.iter().all(|v| v.is_finite() && *v >= 0.0 && *v < 5000.0),
+                "{s:?}"
+            );
+            assert!(s[..WEIGHTED].iter().all(|v| *v <= 1.0), "{s:?}");
+        }
     }
 }

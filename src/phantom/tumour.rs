@@ -207,9 +207,9 @@ impl Tumour {
         let het = Lattice::new(rng, BOX_LO, BOX_HI, 4.0);
         let patches = Lattice::new(rng, BOX_LO, BOX_HI, 5.0);
         let het_amp = if post_treatment {
-            0.15
+            0.12
         } else {
-            0.05 + 0.5 * sigmoid(-1.5 * a + 0.8 * b)
+            0.04 + 0.18 * sigmoid(-1.5 * a + 0.8 * b)
         };
 
         let pattern;
