@@ -7,7 +7,7 @@
 //! tetrahedra (triangle, origin), surface the sum of triangle areas, diameters the largest
 //! vertex distances. Axis lengths come from the PCA of the ROI voxel centres.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::features::Shape;
 use super::linalg::symmetric_eigenvalues;
@@ -217,12 +217,25 @@ fn d2(p: &[i64; 3], q: &[i64; 3], sp: [f64; 3]) -> f64 {
     s
 }
 
-/// Largest squared distance between two points, by branch and bound: a point whose distance to
-/// the farthest corner of the points' bounding box cannot beat the best pair so far is skipped.
-/// The bound is computed with the same arithmetic, so the result equals the full O(n²) scan.
+/// Points of one grid cell with their bounding box (low, high corners).
+type Cell = (Vec<[i64; 3]>, [i64; 3], [i64; 3]);
+
+/// Largest squared distance between two points, by branch and bound over a coarse grid of
+/// cells: cell pairs are visited by decreasing upper bound (largest distance between their
+/// boxes) and the scan stops once no remaining pair can beat the best distance found. The
+/// bound uses the same arithmetic as the distances, so the result equals the full O(n²) scan.
 fn max_pair_distance(pts: &[[i64; 3]], sp: [f64; 3]) -> f64 {
-    if pts.len() < 2 {
-        return 0.0;
+    let brute = |a: &[[i64; 3]], b: &[[i64; 3]], best: &mut f64| {
+        for p in a {
+            for q in b {
+                *best = best.max(d2(p, q, sp));
+            }
+        }
+    };
+    let mut best = 0.0f64;
+    if pts.len() < 64 {
+        brute(pts, pts, &mut best);
+        return best;
     }
     let mut lo = [i64::MAX; 3];
     let mut hi = [i64::MIN; 3];
@@ -232,29 +245,55 @@ fn max_pair_distance(pts: &[[i64; 3]], sp: [f64; 3]) -> f64 {
             hi[a] = hi[a].max(p[a]);
         }
     }
-    let mut order: Vec<(f64, usize)> = pts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let far = [0, 1, 2].map(|a| {
-                if p[a] - lo[a] > hi[a] - p[a] {
-                    lo[a]
-                } else {
-                    hi[a]
+    const G: i64 = 8;
+    let step = [0, 1, 2].map(|a| ((hi[a] - lo[a]) / G + 1).max(1));
+    let mut cells: BTreeMap<[i64; 3], Vec<[i64; 3]>> = BTreeMap::new();
+    for p in pts {
+        let key = [0, 1, 2].map(|a| (p[a] - lo[a]) / step[a]);
+        cells.entry(key).or_default().push(*p);
+    }
+    let cells: Vec<Cell> = cells
+        .into_values()
+        .map(|v| {
+            let mut l = [i64::MAX; 3];
+            let mut h = [i64::MIN; 3];
+            for p in &v {
+                for a in 0..3 {
+                    l[a] = l[a].min(p[a]);
+                    h[a] = h[a].max(p[a]);
                 }
-            });
-            (d2(p, &far, sp), i)
+            }
+            (v, l, h)
         })
         .collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut best = 0.0f64;
-    for &(bound, i) in &order {
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for i in 0..cells.len() {
+        for j in i..cells.len() {
+            let (_, li, hi_) = &cells[i];
+            let (_, lj, hj) = &cells[j];
+            let far_i = [0, 1, 2].map(|a| {
+                if (hj[a] - li[a]).abs() >= (hi_[a] - lj[a]).abs() {
+                    li[a]
+                } else {
+                    hi_[a]
+                }
+            });
+            let far_j = [0, 1, 2].map(|a| {
+                if (hj[a] - li[a]).abs() >= (hi_[a] - lj[a]).abs() {
+                    hj[a]
+                } else {
+                    lj[a]
+                }
+            });
+            pairs.push((d2(&far_i, &far_j, sp), i, j));
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    for (bound, i, j) in pairs {
         if bound <= best {
             break;
         }
-        for q in pts {
-            best = best.max(d2(&pts[i], q, sp));
-        }
+        brute(&cells[i].0, &cells[j].0, &mut best);
     }
     best
 }
@@ -274,11 +313,7 @@ fn diameters(verts: &[[i64; 3]], sp: [f64; 3]) -> [f64; 4] {
         }
         let mut best = 0.0f64;
         for pts in planes.values() {
-            for i in 0..pts.len() {
-                for j in (i + 1)..pts.len() {
-                    best = best.max(d2(&pts[i], &pts[j], sp));
-                }
-            }
+            best = best.max(max_pair_distance(pts, sp));
         }
         out[a] = best;
     }
