@@ -38,6 +38,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Model packages: show (`info`) or check (`verify`) one.
+    Model(commands::model::ModelArgs),
+    /// Benchmarks (`bench inference`).
+    Bench(commands::model::BenchArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
+        Command::Model(a) => commands::model::model(a, &config),
+        Command::Bench(a) => commands::model::bench(a, &config),
         Command::Config {
             action: ConfigAction::Print,
         } => {

@@ -1,5 +1,7 @@
 //! Subcommand bodies: each turns library results into output and an exit code.
 
+pub mod model;
+
 use std::path::Path;
 use std::process::ExitCode;
 
