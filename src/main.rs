@@ -47,6 +47,10 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Generate a deterministic synthetic labelled cohort (or preview one case as a PNG).
     Phantom(commands::phantom::PhantomArgs),
+    /// Model packages: show (`info`) or check (`verify`) one.
+    Model(commands::model::ModelArgs),
+    /// Benchmarks (`bench inference`).
+    Bench(commands::model::BenchArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
         Command::Serve => commands::serve::serve(&config),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Phantom(args) => commands::phantom::phantom(args, &config),
+        Command::Model(a) => commands::model::model(a, &config),
+        Command::Bench(a) => commands::model::bench(a, &config),
         Command::Config {
             action: ConfigAction::Print,
         } => {

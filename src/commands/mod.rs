@@ -3,6 +3,7 @@
 pub mod features;
 pub mod serve;
 pub mod validate;
+pub mod model;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -90,6 +90,32 @@ pub struct RawConfig {
     /// `[service]`
     #[serde(default)]
     pub service: appliance::RawService,
+    /// `[inference]`
+    #[serde(default)]
+    pub inference: RawInference,
+}
+
+/// `[inference]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInference {
+    /// `"auto"` (default: time both at start-up, keep the faster), `"int8"` or `"f32"`.
+    pub precision: Option<String>,
+    /// Worker threads for slice-level parallelism (default: the number of cores).
+    pub threads: Option<usize>,
+    /// The model package folder (default `models/demo-convnext-tiny`).
+    pub model: Option<PathBuf>,
+}
+
+/// Resolved `[inference]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InferenceConfig {
+    /// Precision variant.
+    pub precision: crate::inference::Precision,
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// Model package folder.
+    pub model: PathBuf,
 }
 
 /// `[limits]`
@@ -150,6 +176,8 @@ pub struct Config {
     pub board: appliance::BoardConfig,
     /// The daemon.
     pub service: appliance::ServiceConfig,
+    /// Inference.
+    pub inference: InferenceConfig,
 }
 
 /// Resolved `[limits]`.
@@ -250,6 +278,36 @@ impl RawConfig {
         }
         let (spool, web, board, service) =
             appliance::resolve(self.spool, self.web, self.board, self.service, &path)?;
+        let precision = match self.inference.precision.as_deref() {
+            None => crate::inference::Precision::Auto,
+            Some(p) => crate::inference::Precision::from_name(p).ok_or_else(|| {
+                invalid(
+                    "inference.precision",
+                    p.to_string(),
+                    "must be \"auto\", \"int8\" or \"f32\"",
+                )
+            })?,
+        };
+        let threads = self.inference.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        if !(1..=256).contains(&threads) {
+            return Err(invalid(
+                "inference.threads",
+                threads.to_string(),
+                "must be between 1 and 256",
+            ));
+        }
+        let model = self
+            .inference
+            .model
+            .unwrap_or_else(|| PathBuf::from("models/demo-convnext-tiny"));
+        let model = match (model.is_absolute(), source.and_then(Path::parent)) {
+            (false, Some(dir)) if !dir.as_os_str().is_empty() => dir.join(model),
+            _ => model,
+        };
         Ok(Config {
             source: source.map(Path::to_path_buf),
             limits: Limits { max_volume_bytes },
@@ -265,6 +323,11 @@ impl RawConfig {
             web,
             board,
             service,
+            inference: InferenceConfig {
+                precision,
+                threads,
+                model,
+            },
         })
     }
 }

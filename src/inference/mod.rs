@@ -1,1 +1,820 @@
-//! (inference: being built; see ARCHITECTURE.md.)
+//! The ConvNeXt-Tiny backbone through tract: load and optimise once, run many.
+//!
+//! * [`Engine::load`] decompresses the package's int8 ONNX (checksums verified again), builds the
+//!   requested precision variant and keeps the optimised plan in an `Arc`; every worker thread
+//!   runs its own tract state over that one plan.
+//!   - `int8`: the static QDQ graph as stored (int8 weights per channel, int8 activations per
+//!     tensor; tract executes QDQ as simulated int8: dequantized weights, fp32 products).
+//!   - `f32`: the same int8-stored weights dequantized once at load, with the activation
+//!     Quantize/Dequantize pairs (`act_q/*`, `act_dq/*`) removed (weight-only quantization).
+//!   - `auto`: both are built and timed once on this CPU; the faster is kept (logged, recorded).
+//! * [`Engine::run_study`] applies the manifest's slice policy to a [`Study`] (RAS reorientation,
+//!   K axial slices with the largest ROI area, square crop around the ROI bounding box plus a
+//!   margin, bilinear resize, 2.5-D channels, z-score in the brain), runs every slice of every
+//!   sequence across the worker threads, averages features per sequence (fixed order, f64),
+//!   evaluates the heads and computes Grad-CAM analytically ([`gradcam`]) back on the study grid.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tract_onnx::prelude::*;
+
+use crate::case::study::Study;
+use crate::case::Sequence;
+use crate::error::{Classify, ErrorKind};
+use crate::model::{FinalNorm, Head, ModelError, ModelPackage};
+use crate::volume::mask::Roi;
+use crate::volume::resample::{as_closest_canonical, resample_onto, Boundary, Interpolator};
+use crate::volume::Volume;
+
+/// Which graph runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Time both at load, keep the faster.
+    Auto,
+    /// The static int8 QDQ graph.
+    Int8,
+    /// Int8-stored weights dequantized at load, fp32 activations.
+    F32,
+}
+
+impl Precision {
+    /// Config / CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Auto => "auto",
+            Precision::Int8 => "int8",
+            Precision::F32 => "f32",
+        }
+    }
+
+    /// Parses `auto`, `int8`, `f32`.
+    pub fn from_name(s: &str) -> Option<Precision> {
+        match s {
+            "auto" => Some(Precision::Auto),
+            "int8" => Some(Precision::Int8),
+            "f32" => Some(Precision::F32),
+            _ => None,
+        }
+    }
+}
+
+/// Problems while loading or running the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// The package is unusable.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// tract refused the model or failed while running it.
+    #[error("tract: {context}: {message}")]
+    Tract {
+        /// What was being done.
+        context: String,
+        /// tract's message chain.
+        message: String,
+    },
+    /// The study cannot be used for inference.
+    #[error("inference on case {case}: {problem}")]
+    Input {
+        /// Case id.
+        case: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Classify for InferenceError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            InferenceError::Model(e) => e.kind(),
+            InferenceError::Tract { .. } => ErrorKind::Internal,
+            InferenceError::Input { .. } => ErrorKind::BadInput,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            InferenceError::Model(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+fn tract_err(context: impl Into<String>) -> impl FnOnce(TractError) -> InferenceError {
+    let context = context.into();
+    move |e| InferenceError::Tract {
+        context,
+        message: format!("{e:#}"),
+    }
+}
+
+/// How to build the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Precision variant.
+    pub precision: Precision,
+    /// Worker threads for slice-level parallelism (each with its own tract state); ≥ 1.
+    pub threads: usize,
+    /// Threads inside each matrix product (tract-linalg `multithread-mm`); 1 = off.
+    pub mm_threads: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            precision: Precision::Auto,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            mm_threads: 1,
+        }
+    }
+}
+
+/// What `auto` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoChoice {
+    /// ms per image, int8 graph.
+    pub int8_ms: f64,
+    /// ms per image, f32 graph.
+    pub f32_ms: f64,
+}
+
+/// One backbone output.
+#[derive(Debug, Clone)]
+pub struct BackboneOutput {
+    /// Pooled, normalised features (D).
+    pub features: Vec<f32>,
+    /// Last feature map (D×S×S, channel-major).
+    pub feature_map: Vec<f32>,
+}
+
+/// A head's output.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadOutput {
+    /// Logits per class.
+    pub logits: Vec<f64>,
+    /// Softmax probabilities.
+    pub probabilities: Vec<f64>,
+    /// The arg-max class name.
+    pub predicted: String,
+    /// Whether the head's weights were fitted (false: demo placeholders).
+    pub fitted: bool,
+}
+
+/// Per-sequence result.
+#[derive(Debug, Clone)]
+pub struct SequenceInference {
+    /// The sequence.
+    pub sequence: Sequence,
+    /// Axial slice indices used (on the RAS-reoriented grid, ascending).
+    pub slices: Vec<usize>,
+    /// Mean of the slices' features.
+    pub features: Vec<f32>,
+    /// Heads evaluated on `features`.
+    pub heads: BTreeMap<String, HeadOutput>,
+    /// Grad-CAM per head (class = the head's last class), on the study grid, scaled to [0, 1].
+    pub gradcam: BTreeMap<String, Volume>,
+}
+
+/// The whole study.
+#[derive(Debug, Clone)]
+pub struct StudyInference {
+    /// Which graph ran.
+    pub precision: Precision,
+    /// Sequences in manifest order (those the study has).
+    pub sequences: Vec<SequenceInference>,
+    /// Wall time of the backbone runs, ms.
+    pub backbone_ms: f64,
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// The loaded model.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    plan: Plan,
+    precision: Precision,
+    threads: usize,
+    package: Arc<ModelPackage>,
+    auto: Option<AutoChoice>,
+}
+
+/// Removes the activation Quantize/Dequantize pairs (nodes named `act_q/*`, `act_dq/*`).
+fn strip_activation_qdq(proto: &mut tract_onnx::pb::ModelProto) -> usize {
+    let Some(graph) = proto.graph.as_mut() else {
+        return 0;
+    };
+    let mut rename: BTreeMap<String, String> = BTreeMap::new();
+    let q_input: BTreeMap<String, String> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "QuantizeLinear" && n.name.starts_with("act_q/"))
+        .filter_map(|n| Some((n.output.first()?.clone(), n.input.first()?.clone())))
+        .collect();
+    for n in &graph.node {
+        if n.op_type == "DequantizeLinear" && n.name.starts_with("act_dq/") {
+            if let (Some(i), Some(o)) = (n.input.first(), n.output.first()) {
+                if let Some(src) = q_input.get(i) {
+                    rename.insert(o.clone(), src.clone());
+                }
+            }
+        }
+    }
+    let before = graph.node.len();
+    graph
+        .node
+        .retain(|n| !(n.name.starts_with("act_q/") || n.name.starts_with("act_dq/")));
+    for n in &mut graph.node {
+        for i in &mut n.input {
+            if let Some(r) = rename.get(i) {
+                *i = r.clone();
+            }
+        }
+    }
+    before - graph.node.len()
+}
+
+fn build_plan(
+    proto: &tract_onnx::pb::ModelProto,
+    pkg: &ModelPackage,
+    mm_threads: usize,
+) -> Result<Plan, InferenceError> {
+    let m = &pkg.manifest;
+    let shape = [1, m.input.channels, m.input.size, m.input.size];
+    let model = tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .map_err(tract_err("parsing the ONNX model"))?
+        .with_input_fact(0, f32::fact(shape).into())
+        .map_err(tract_err("setting the input shape"))?
+        .into_optimized()
+        .map_err(tract_err("optimising the model"))?;
+    let mut opts = RunOptions::default();
+    if mm_threads > 1 {
+        opts.executor = Some(multithread::Executor::multithread(mm_threads));
+    }
+    model
+        .into_runnable_with_options(&opts)
+        .map_err(tract_err("making the model runnable"))
+}
+
+impl Engine {
+    /// Loads the package's model in the requested precision.
+    pub fn load(pkg: &ModelPackage, opts: EngineOptions) -> Result<Engine, InferenceError> {
+        let bytes = pkg.model_bytes()?;
+        let proto = tract_onnx::onnx()
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(tract_err("reading the ONNX protobuf"))?;
+        drop(bytes);
+        let package = Arc::new(pkg.clone());
+        let threads = opts.threads.max(1);
+        let mm = opts.mm_threads.max(1);
+        let f32_plan = |proto: &tract_onnx::pb::ModelProto| {
+            let mut p = proto.clone();
+            let removed = strip_activation_qdq(&mut p);
+            tracing::debug!(removed, "activation Q/DQ nodes removed for the f32 variant");
+            build_plan(&p, pkg, mm)
+        };
+        let (plan, precision, auto) = match opts.precision {
+            Precision::Int8 => (build_plan(&proto, pkg, mm)?, Precision::Int8, None),
+            Precision::F32 => (f32_plan(&proto)?, Precision::F32, None),
+            Precision::Auto => {
+                let p8 = build_plan(&proto, pkg, mm)?;
+                let p32 = f32_plan(&proto)?;
+                let input =
+                    vec![0.25f32; pkg.manifest.input.channels * pkg.manifest.input.size.pow(2)];
+                let t8 = time_plan(&p8, pkg, &input)?;
+                let t32 = time_plan(&p32, pkg, &input)?;
+                let choice = AutoChoice {
+                    int8_ms: t8,
+                    f32_ms: t32,
+                };
+                let (plan, prec) = if t8 < t32 {
+                    (p8, Precision::Int8)
+                } else {
+                    (p32, Precision::F32)
+                };
+                tracing::info!(
+                    int8_ms = t8,
+                    f32_ms = t32,
+                    chosen = prec.name(),
+                    "inference precision auto: kept the faster graph on this CPU"
+                );
+                (plan, prec, Some(choice))
+            }
+        };
+        Ok(Engine {
+            plan,
+            precision,
+            threads,
+            package,
+            auto,
+        })
+    }
+
+    /// Which graph runs.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// What `auto` measured (None unless `auto` was asked for).
+    pub fn auto_choice(&self) -> Option<&AutoChoice> {
+        self.auto.as_ref()
+    }
+
+    /// The package.
+    pub fn package(&self) -> &ModelPackage {
+        &self.package
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// A copy of this engine using `threads` workers (same plan).
+    pub fn with_threads(&self, threads: usize) -> Engine {
+        Engine {
+            threads: threads.max(1),
+            ..self.clone()
+        }
+    }
+
+    /// Runs one input (C×S×S, channel-major) on a fresh state.
+    pub fn run_one(&self, input: &[f32]) -> Result<BackboneOutput, InferenceError> {
+        let mut state = self.plan.spawn().map_err(tract_err("creating a state"))?;
+        run_state(&mut state, &self.package, input)
+    }
+
+    /// Runs many inputs across the worker threads; results in input order.
+    pub fn run_many(&self, inputs: &[Vec<f32>]) -> Result<Vec<BackboneOutput>, InferenceError> {
+        let n = inputs.len();
+        let workers = self.threads.min(n).max(1);
+        let next = AtomicUsize::new(0);
+        let results: Vec<Result<Vec<(usize, BackboneOutput)>, InferenceError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut state =
+                                self.plan.spawn().map_err(tract_err("creating a state"))?;
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= n {
+                                    break;
+                                }
+                                done.push((i, run_state(&mut state, &self.package, &inputs[i])?));
+                            }
+                            Ok(done)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(InferenceError::Tract {
+                                context: "worker thread".into(),
+                                message: "panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+        let mut out: Vec<Option<BackboneOutput>> = vec![None; n];
+        for r in results {
+            for (i, o) in r? {
+                out[i] = Some(o);
+            }
+        }
+        out.into_iter()
+            .map(|o| {
+                o.ok_or_else(|| InferenceError::Tract {
+                    context: "collecting results".into(),
+                    message: "an input was not run".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// Evaluates the head `name` on features.
+    pub fn head(&self, name: &str, features: &[f32]) -> Option<HeadOutput> {
+        self.package.head(name).map(|h| head_output(h, features))
+    }
+
+    /// Runs the model on every sequence of the study the package names.
+    pub fn run_study(&self, study: &Study) -> Result<StudyInference, InferenceError> {
+        let pkg = &self.package;
+        let m = &pkg.manifest;
+        let labels = as_closest_canonical(&study.labels);
+        let roi = Roi::from_labels(&labels, &study.label_selection);
+        let plan = SlicePlan::new(&roi, m).ok_or_else(|| InferenceError::Input {
+            case: study.id.clone(),
+            problem: "the ROI is empty".into(),
+        })?;
+        let mut seqs = Vec::new();
+        let mut inputs = Vec::new();
+        for name in &m.sequences {
+            let Some(seq) = Sequence::from_name(name) else {
+                continue;
+            };
+            let Some(img) = study.images.get(&seq) else {
+                continue;
+            };
+            let can = as_closest_canonical(img);
+            for &k in &plan.slices {
+                inputs.push(build_input(&can, k, &plan, m)?);
+            }
+            seqs.push(seq);
+        }
+        if seqs.is_empty() {
+            return Err(InferenceError::Input {
+                case: study.id.clone(),
+                problem: format!(
+                    "none of the model's sequences ({}) is in the case",
+                    m.sequences.join(", ")
+                ),
+            });
+        }
+        let t0 = Instant::now();
+        let outs = self.run_many(&inputs)?;
+        let backbone_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let k = plan.slices.len();
+        let d = m.outputs.feature_dim;
+        let s = m.outputs.map_size;
+        let mut sequences = Vec::new();
+        for (si, seq) in seqs.into_iter().enumerate() {
+            let outs = &outs[si * k..(si + 1) * k];
+            let mut acc = vec![0f64; d];
+            for o in outs {
+                for (a, &f) in acc.iter_mut().zip(&o.features) {
+                    *a += f64::from(f);
+                }
+            }
+            let features: Vec<f32> = acc.iter().map(|&a| (a / k as f64) as f32).collect();
+            let mut heads = BTreeMap::new();
+            let mut cams = BTreeMap::new();
+            for h in &pkg.heads {
+                heads.insert(h.spec.name.clone(), head_output(h, &features));
+                let cls = h.spec.classes.len() - 1;
+                let maps: Vec<Vec<f32>> = outs
+                    .iter()
+                    .map(|o| gradcam(&o.feature_map, d, s, &pkg.final_norm, h, cls))
+                    .collect();
+                let vol = place_cams(&labels, &plan, &maps, s);
+                let vol = if labels.grid().same_as(&study.grid, 1e-6) {
+                    vol
+                } else {
+                    resample_onto(&vol, &study.grid, Interpolator::Nearest, Boundary::Scipy)
+                        .ok_or_else(|| InferenceError::Input {
+                            case: study.id.clone(),
+                            problem: "singular affine".into(),
+                        })?
+                };
+                cams.insert(h.spec.name.clone(), vol);
+            }
+            sequences.push(SequenceInference {
+                sequence: seq,
+                slices: plan.slices.clone(),
+                features,
+                heads,
+                gradcam: cams,
+            });
+        }
+        Ok(StudyInference {
+            precision: self.precision,
+            sequences,
+            backbone_ms,
+        })
+    }
+}
+
+fn time_plan(plan: &Plan, pkg: &ModelPackage, input: &[f32]) -> Result<f64, InferenceError> {
+    let mut state = plan.spawn().map_err(tract_err("creating a state"))?;
+    run_state(&mut state, pkg, input)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..2 {
+        let t = Instant::now();
+        run_state(&mut state, pkg, input)?;
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(best)
+}
+
+fn run_state(
+    state: &mut TypedSimpleState,
+    pkg: &ModelPackage,
+    input: &[f32],
+) -> Result<BackboneOutput, InferenceError> {
+    let m = &pkg.manifest;
+    let (c, s) = (m.input.channels, m.input.size);
+    let t = tract_ndarray::Array4::from_shape_vec((1, c, s, s), input.to_vec()).map_err(|e| {
+        InferenceError::Tract {
+            context: "building the input tensor".into(),
+            message: e.to_string(),
+        }
+    })?;
+    let out = state
+        .run(tvec!(Tensor::from(t).into()))
+        .map_err(tract_err("running the model"))?;
+    let d = m.outputs.feature_dim;
+    let ms = m.outputs.map_size;
+    let get = |i: usize, len: usize| -> Result<Vec<f32>, InferenceError> {
+        let v = out
+            .get(i)
+            .ok_or_else(|| InferenceError::Tract {
+                context: "reading outputs".into(),
+                message: format!("output {i} missing"),
+            })?
+            .to_plain_array_view::<f32>()
+            .map_err(tract_err("reading outputs"))?
+            .iter()
+            .copied()
+            .collect::<Vec<f32>>();
+        if v.len() != len {
+            return Err(InferenceError::Tract {
+                context: "reading outputs".into(),
+                message: format!("output {i} has {} values, expected {len}", v.len()),
+            });
+        }
+        Ok(v)
+    };
+    Ok(BackboneOutput {
+        features: get(0, d)?,
+        feature_map: get(1, d * ms * ms)?,
+    })
+}
+
+fn head_output(h: &Head, features: &[f32]) -> HeadOutput {
+    let logits = h.logits(features);
+    let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = logits.iter().map(|&l| (l - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    let probabilities: Vec<f64> = exps.iter().map(|e| e / sum).collect();
+    let arg = argmax(&logits);
+    HeadOutput {
+        predicted: h.spec.classes[arg].clone(),
+        logits,
+        probabilities,
+        fitted: h.spec.fitted,
+    }
+}
+
+/// Index of the largest value (first on ties).
+pub fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Analytic Grad-CAM of a linear head over `LayerNorm(mean_hw(feature_map))`.
+///
+/// With `x` the spatial mean of the map, `x̂ = (x − μ)/σ`, `y = γ x̂ + β` and the logit
+/// `l = w·y + b`: `∂l/∂x = (g − mean(g) − x̂ · mean(g x̂)) / σ` with `g = w ⊙ γ`, and
+/// `∂l/∂F[c,h,w] = (∂l/∂x_c) / (S·S)`; the Grad-CAM weights are the spatial means of that,
+/// and the map is `ReLU(Σ_c α_c F[c])` (S×S, row-major). Sums in f64, fixed order.
+pub fn gradcam(
+    feature_map: &[f32],
+    d: usize,
+    s: usize,
+    norm: &FinalNorm,
+    head: &Head,
+    class: usize,
+) -> Vec<f32> {
+    let hw = s * s;
+    let x: Vec<f64> = (0..d)
+        .map(|c| {
+            feature_map[c * hw..(c + 1) * hw]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>()
+                / hw as f64
+        })
+        .collect();
+    let mu = x.iter().sum::<f64>() / d as f64;
+    let var = x.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / d as f64;
+    let sigma = (var + norm.eps).sqrt();
+    let xh: Vec<f64> = x.iter().map(|v| (v - mu) / sigma).collect();
+    let w = &head.weights[class * d..(class + 1) * d];
+    let g: Vec<f64> = (0..d)
+        .map(|c| f64::from(w[c]) * f64::from(norm.weight[c]))
+        .collect();
+    let g_mean = g.iter().sum::<f64>() / d as f64;
+    let gx_mean = g.iter().zip(&xh).map(|(a, b)| a * b).sum::<f64>() / d as f64;
+    let alpha: Vec<f64> = (0..d)
+        .map(|c| (g[c] - g_mean - xh[c] * gx_mean) / sigma / hw as f64)
+        .collect();
+    (0..hw)
+        .map(|p| {
+            let v: f64 = (0..d)
+                .map(|c| alpha[c] * f64::from(feature_map[c * hw + p]))
+                .sum();
+            v.max(0.0) as f32
+        })
+        .collect()
+}
+
+/// Where the slices come from on the RAS-reoriented grid.
+#[derive(Debug, Clone)]
+pub struct SlicePlan {
+    /// Axial slice indices, ascending.
+    pub slices: Vec<usize>,
+    /// Crop centre (voxel index coordinates, i and j).
+    pub centre: [f64; 2],
+    /// Crop side in voxels.
+    pub side: f64,
+    /// Grid dims.
+    pub dims: [usize; 3],
+}
+
+impl SlicePlan {
+    /// K slices with the largest ROI area (ties → lower index), crop square around the ROI's
+    /// in-plane bounding box plus the margin; `None` for an empty ROI.
+    pub fn new(roi: &Roi, m: &crate::model::Manifest) -> Option<SlicePlan> {
+        let bb = roi.bounding_box()?;
+        let areas = roi.slice_areas(2);
+        let mut order: Vec<usize> = (0..areas.len()).filter(|&k| areas[k] > 0).collect();
+        order.sort_by(|&a, &b| areas[b].cmp(&areas[a]).then(a.cmp(&b)));
+        order.truncate(m.slice_policy.slices);
+        order.sort_unstable();
+        let w = (bb.hi[0] - bb.lo[0]) as f64;
+        let h = (bb.hi[1] - bb.lo[1]) as f64;
+        let big = w.max(h);
+        let side =
+            (big * (1.0 + 2.0 * m.slice_policy.margin)).max(m.slice_policy.min_crop_voxels as f64);
+        Some(SlicePlan {
+            slices: order,
+            centre: [
+                (bb.lo[0] + bb.hi[0]) as f64 / 2.0 - 0.5,
+                (bb.lo[1] + bb.hi[1]) as f64 / 2.0 - 0.5,
+            ],
+            side,
+            dims: roi.dims,
+        })
+    }
+
+    /// Voxel index coordinates (i, j) of output pixel (row v, column u) of an `n`-pixel side:
+    /// columns run along +i, rows along −j (anterior at the top), pixel centres as in
+    /// `align_corners = false`.
+    fn voxel_of(&self, u: f64, v: f64, n: usize) -> (f64, f64) {
+        let step = self.side / n as f64;
+        let i = self.centre[0] - self.side / 2.0 + (u + 0.5) * step;
+        let j = self.centre[1] + self.side / 2.0 - (v + 0.5) * step;
+        (i, j)
+    }
+}
+
+fn bilinear(plane: &[f32], nx: usize, ny: usize, x: f64, y: f64) -> f32 {
+    let x0 = x.floor();
+    let y0 = y.floor();
+    let fx = x - x0;
+    let fy = y - y0;
+    let mut acc = 0f64;
+    for (dy, wy) in [(0i64, 1.0 - fy), (1, fy)] {
+        for (dx, wx) in [(0i64, 1.0 - fx), (1, fx)] {
+            let xi = x0 as i64 + dx;
+            let yi = y0 as i64 + dy;
+            if xi >= 0 && yi >= 0 && (xi as usize) < nx && (yi as usize) < ny {
+                acc += wx * wy * f64::from(plane[yi as usize * nx + xi as usize]);
+            }
+        }
+    }
+    acc as f32
+}
+
+/// z-score parameters over brain voxels.
+fn brain_stats(img: &Volume, threshold: f64) -> Option<(f64, f64)> {
+    let mut n = 0usize;
+    let mut sum = 0f64;
+    for &v in img.data() {
+        if f64::from(v) > threshold {
+            n += 1;
+            sum += f64::from(v);
+        }
+    }
+    if n < 2 {
+        return None;
+    }
+    let mean = sum / n as f64;
+    let mut ss = 0f64;
+    for &v in img.data() {
+        if f64::from(v) > threshold {
+            ss += (f64::from(v) - mean).powi(2);
+        }
+    }
+    let sd = (ss / n as f64).sqrt();
+    (sd > 0.0).then_some((mean, sd))
+}
+
+/// Builds the 2.5-D input (C×S×S) for slice `k` of a RAS-reoriented image.
+pub fn build_input(
+    img: &Volume,
+    k: usize,
+    plan: &SlicePlan,
+    m: &crate::model::Manifest,
+) -> Result<Vec<f32>, InferenceError> {
+    let [nx, ny, nz] = img.dims();
+    let norm = &m.normalisation;
+    let (mean, sd) =
+        brain_stats(img, norm.brain_threshold).ok_or_else(|| InferenceError::Input {
+            case: String::new(),
+            problem: "image has no brain voxels above the normalisation threshold".into(),
+        })?;
+    let n = m.input.size;
+    let ctx = m.slice_policy.context as i64;
+    let mut out = Vec::with_capacity(m.input.channels * n * n);
+    let mut plane = vec![0f32; nx * ny];
+    for dk in -ctx..=ctx {
+        let kk = (k as i64 + dk).clamp(0, nz as i64 - 1) as usize;
+        let slab = &img.data()[kk * nx * ny..(kk + 1) * nx * ny];
+        for (p, &v) in plane.iter_mut().zip(slab) {
+            *p = if f64::from(v) > norm.brain_threshold {
+                (((f64::from(v) - mean) / sd).clamp(-norm.clip, norm.clip) * norm.scale) as f32
+            } else {
+                0.0
+            };
+        }
+        for v in 0..n {
+            for u in 0..n {
+                let (i, j) = plan.voxel_of(u as f64, v as f64, n);
+                out.push(bilinear(&plane, nx, ny, i, j));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Upsamples each slice's S×S map onto its crop and places it in a volume on `like`'s grid;
+/// scaled so the largest value is 1.
+fn place_cams(like: &Volume, plan: &SlicePlan, maps: &[Vec<f32>], s: usize) -> Volume {
+    let [nx, ny, _] = like.dims();
+    let mut vol = Volume::filled(like.grid().clone(), 0.0);
+    let step = plan.side / s as f64;
+    let x0 = plan.centre[0] - plan.side / 2.0;
+    let ytop = plan.centre[1] + plan.side / 2.0;
+    for (map, &k) in maps.iter().zip(&plan.slices) {
+        let lo_i = x0.max(0.0).floor() as usize;
+        let hi_i = ((x0 + plan.side).ceil().max(0.0) as usize).min(nx);
+        let lo_j = (ytop - plan.side).max(0.0).floor() as usize;
+        let hi_j = (ytop.ceil().max(0.0) as usize).min(ny);
+        for j in lo_j..hi_j {
+            for i in lo_i..hi_i {
+                // pixel coordinates in the S×S map (align_corners = false), edge-clamped
+                let u = (i as f64 - x0) / step - 0.5;
+                let v = (ytop - j as f64) / step - 0.5;
+                if u < -0.5 || v < -0.5 || u > s as f64 - 0.5 || v > s as f64 - 0.5 {
+                    continue;
+                }
+                let uc = u.clamp(0.0, (s - 1) as f64);
+                let vc = v.clamp(0.0, (s - 1) as f64);
+                let idx = vol.index(i, j, k);
+                vol.data_mut()[idx] = bilinear(map, s, s, uc, vc);
+            }
+        }
+    }
+    let max = vol.data().iter().cloned().fold(0f32, f32::max);
+    if max > 0.0 {
+        for v in vol.data_mut() {
+            *v /= max;
+        }
+    }
+    vol
+}
+
+/// Cosine similarity (f64).
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
+    let na: f64 = a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// Pearson correlation (f64).
+pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len() as f64;
+    let ma = a.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let mb = b.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let mut sab = 0.0;
+    let mut saa = 0.0;
+    let mut sbb = 0.0;
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    sab / (saa * sbb).sqrt()
+}
