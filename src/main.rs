@@ -40,6 +40,10 @@ enum Command {
     },
     /// PyRadiomics-parity radiomics features of an image + mask, or of every sequence of a case.
     Features(commands::features::Cli),
+    /// Analyse one case folder end to end and write its result folder (result.json,
+    /// report.html, features.csv, overlays). Exits 0 on success, 2 on bad input, 1 on an
+    /// internal error.
+    Run(commands::run::RunArgs),
     /// Run the appliance: watch the spool's inbox, process each case exactly once, serve the
     /// status page (127.0.0.1:8080 by default). Stops gracefully on SIGTERM.
     Serve,
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Inspect { case_dir, json } => commands::inspect(&case_dir, json, &config),
         Command::Features(args) => commands::features::run(&args, &config),
+        Command::Run(args) => commands::run::run(&args, &config),
         Command::Serve => commands::serve::serve(&config),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Phantom(args) => commands::phantom::phantom(args, &config),

@@ -15,13 +15,20 @@ use crate::case::study::{load_study, GridRelation, Study};
 use crate::case::{CaseFiles, Sequence};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
+use crate::inference::{Engine, EngineOptions};
+use crate::model::ModelPackage;
 use crate::radiomics::provider::PyRadiomicsFilters;
-use crate::radiomics::{extract, FilterProvider, Params};
+use crate::radiomics::{extract, Params};
 use crate::report::overlay::{self, Overlay};
-use crate::report::result::{CaseResult, InputFile, QualityFlags, Software, StageTiming, SCHEMA};
+use crate::report::result::{
+    CaseResult, InputFile, ModelSummary, QualityFlags, Software, StageTiming, TaskResult,
+    TaskStatus, SCHEMA,
+};
 use crate::report::CaseOutput;
 use crate::volume::resample::as_closest_canonical;
+use crate::volume::StoredType;
 use crate::volume::Volume;
+use sha2::{Digest, Sha256};
 
 /// The stages of one case, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -211,22 +218,112 @@ fn overlays_of(
 }
 
 /// What is loaded once and used for every case.
+#[derive(Debug)]
 pub struct Runtime {
     /// The effective configuration.
     pub config: Config,
-    /// Radiomics settings (the parameter file the model package names).
+    /// Radiomics settings.
     pub params: Params,
-    /// Resampling and derived image types for radiomics.
-    pub filters: Box<dyn FilterProvider + Send>,
+    /// The loaded network (it owns the verified model package).
+    pub engine: Engine,
+    /// sha256 of the package manifest (which lists the sha256 of every file).
+    pub manifest_sha256: String,
 }
 
-impl std::fmt::Debug for Runtime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("config", &self.config)
-            .field("params", &self.params.hash())
-            .finish_non_exhaustive()
+impl Runtime {
+    /// Opens and verifies the model package (`model` or the configured one), loads the network
+    /// once (timing both precisions when the configuration says `auto`) and the radiomics
+    /// settings (PyRadiomics defaults: original image, bin width 25).
+    pub fn load(config: Config, model: Option<&Path>) -> Result<Runtime, PipelineError> {
+        let dir = model.map_or_else(|| config.inference.model.clone(), Path::to_path_buf);
+        let package =
+            ModelPackage::open(&dir).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
+        let manifest_path = dir.join("manifest.toml");
+        let manifest_sha256 = std::fs::read(&manifest_path)
+            .map(|b| hex::encode(Sha256::digest(&b)))
+            .map_err(|e| {
+                PipelineError::internal(Stage::Load, format!("{}: {e}", manifest_path.display()))
+            })?;
+        let engine = Engine::load(
+            &package,
+            EngineOptions {
+                precision: config.inference.precision,
+                threads: config.inference.threads,
+                ..EngineOptions::default()
+            },
+        )
+        .map_err(|e| PipelineError::from_err(Stage::Inference, e))?;
+        Ok(Runtime {
+            config,
+            params: Params::default(),
+            engine,
+            manifest_sha256,
+        })
     }
+
+    /// The model summary every result carries.
+    pub fn model_summary(&self) -> ModelSummary {
+        let m = &self.engine.package().manifest;
+        ModelSummary {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            sha256: self.manifest_sha256.clone(),
+            demo: m.demo,
+            intended_use: m.intended_use.clone(),
+        }
+    }
+}
+
+/// The tasks of the two published pipelines, with their labels for the report.
+const TASKS: [(&str, &str, &str, &str); 3] = [
+    ("idh", "IDH mutation", "IDH-mutant", "IDH-wildtype"),
+    ("ki67", "Ki-67 level", "Ki-67 high", "Ki-67 low"),
+    (
+        "tp_psp",
+        "True progression vs pseudoprogression",
+        "true progression",
+        "pseudoprogression",
+    ),
+];
+
+/// The task results. A package carries fitted signatures and nomograms only once
+/// `glioedge fit` has been run on a cohort; until then every task is "not assessable" and says
+/// why, rather than showing a number from unfitted weights.
+fn tasks_of(rt: &Runtime) -> Vec<TaskResult> {
+    let pkg = rt.engine.package();
+    TASKS
+        .iter()
+        .map(|(task, title, pos, neg)| {
+            let head = pkg.head(task);
+            let reason = match head {
+                Some(h) if !h.spec.fitted => format!(
+                    "model package '{}' has no fitted {task} model (its {task} head holds \
+                     placeholder weights); fit one on a labelled cohort",
+                    pkg.manifest.name
+                ),
+                _ => format!(
+                    "model package '{}' has no fitted {task} nomogram; fit one on a labelled \
+                     cohort",
+                    pkg.manifest.name
+                ),
+            };
+            TaskResult {
+                task: (*task).into(),
+                title: (*title).into(),
+                positive_label: (*pos).into(),
+                negative_label: (*neg).into(),
+                status: TaskStatus::NotAssessable,
+                reason: Some(reason),
+                probability: None,
+                positive: None,
+                threshold: 0.5,
+                rad_score: None,
+                dl_score: None,
+                nomogram: None,
+                shap: None,
+            }
+        })
+        .collect()
 }
 
 /// Radiomics of every sequence: `<sequence>_<PyRadiomics name>` → value, plus the names of
@@ -253,6 +350,40 @@ fn roi_volume(study: &Study, stage: Stage) -> Result<Volume, PipelineError> {
     .map_err(|e| PipelineError::internal(stage, e.to_string()))
 }
 
+/// What the network gave for one case.
+#[derive(Debug, Clone)]
+pub struct DeepOutput {
+    /// The precision path that ran (`int8` or `f32`).
+    pub precision: String,
+    /// `dl_<sequence>_<index>` → value (the mean over the sequence's slices).
+    pub features: BTreeMap<String, f64>,
+    /// Grad-CAM of the first head per sequence, on the study grid.
+    pub gradcam: BTreeMap<Sequence, Volume>,
+}
+
+/// Deep features and Grad-CAM per sequence.
+pub fn inference_of(study: &Study, rt: &Runtime) -> Result<DeepOutput, PipelineError> {
+    let inf = rt
+        .engine
+        .run_study(study)
+        .map_err(|e| PipelineError::from_err(Stage::Inference, e))?;
+    let mut features = BTreeMap::new();
+    let mut cams = BTreeMap::new();
+    for s in inf.sequences {
+        for (i, v) in s.features.iter().enumerate() {
+            features.insert(format!("dl_{}_{i:03}", s.sequence.name()), f64::from(*v));
+        }
+        if let Some(cam) = s.gradcam.into_values().next() {
+            cams.insert(s.sequence, cam);
+        }
+    }
+    Ok(DeepOutput {
+        precision: inf.precision.name().to_owned(),
+        features,
+        gradcam: cams,
+    })
+}
+
 /// Radiomics per sequence on the co-gridded study, inside the study's ROI.
 pub fn radiomics_of(study: &Study, rt: &Runtime) -> Result<RadiomicsOutput, PipelineError> {
     let mask = roi_volume(study, Stage::Radiomics)?;
@@ -263,7 +394,14 @@ pub fn radiomics_of(study: &Study, rt: &Runtime) -> Result<RadiomicsOutput, Pipe
         .images
         .par_iter()
         .map(|(seq, image)| {
-            extract(image, &mask, &params, rt.filters.as_ref())
+            let filters = PyRadiomicsFilters {
+                pixel: study
+                    .files
+                    .iter()
+                    .find(|f| f.role == seq.name())
+                    .map_or(StoredType::F32, |f| f.info.datatype),
+            };
+            extract(image, &mask, &params, &filters)
                 .map(|x| (*seq, x))
                 .map_err(|e| {
                     let mut err = PipelineError::from_err(Stage::Radiomics, e);
@@ -298,7 +436,12 @@ pub fn run_case(
         load_study(&files, &rt.config).map_err(|e| PipelineError::from_err(Stage::Load, e))
     })?;
     let radiomics = timer.run(Stage::Radiomics, progress, || radiomics_of(&study, rt))?;
-    let gradcam: BTreeMap<Sequence, Volume> = BTreeMap::new();
+    let DeepOutput {
+        precision,
+        features: deep,
+        gradcam,
+    } = timer.run(Stage::Inference, progress, || inference_of(&study, rt))?;
+    let tasks = timer.run(Stage::Fusion, progress, || Ok(tasks_of(rt)))?;
     let overlays = timer.run(Stage::Report, progress, || overlays_of(&study, &gradcam))?;
     let mut warnings = study.warnings.clone();
     for (k, why) in &radiomics.missing {
@@ -308,17 +451,11 @@ pub fn run_case(
         schema: SCHEMA.into(),
         software: Software::current(),
         case_id: study.id.clone(),
-        model: crate::report::result::ModelSummary {
-            name: String::new(),
-            version: String::new(),
-            sha256: String::new(),
-            demo: true,
-            intended_use: String::new(),
-        },
-        precision: String::new(),
+        model: rt.model_summary(),
+        precision,
         inputs: inputs_of(&study),
         feature_settings_sha256: rt.params.hash(),
-        tasks: Vec::new(),
+        tasks,
         quality: quality_of(
             &study,
             radiomics.missing.iter().map(|(k, _)| k.clone()).collect(),
@@ -326,9 +463,104 @@ pub fn run_case(
         warnings,
         timings: timer.timings,
     };
+    let mut features = radiomics.features;
+    features.extend(deep);
     Ok(CaseOutput {
         result,
-        features: radiomics.features,
+        features,
         overlays,
     })
+}
+
+/// The service's processor: the real pipeline, writing straight into the spool's output folder.
+#[derive(Debug)]
+pub struct PipelineProcessor {
+    runtime: Runtime,
+    bundle: bool,
+}
+
+impl PipelineProcessor {
+    /// Wraps a loaded runtime; `bundle` also writes `<case-id>.tar.zst`.
+    pub fn new(runtime: Runtime, bundle: bool) -> PipelineProcessor {
+        PipelineProcessor { runtime, bundle }
+    }
+}
+
+fn service_stage(stage: Stage) -> crate::service::processor::Stage {
+    use crate::service::processor::Stage as S;
+    match stage {
+        Stage::Load => S::Load,
+        Stage::Radiomics => S::Radiomics,
+        Stage::Inference => S::Inference,
+        Stage::Fusion => S::Fusion,
+        Stage::Report => S::Report,
+    }
+}
+
+/// One line for the status page: the assessed tasks, or that none could be assessed.
+pub fn headline(result: &CaseResult) -> String {
+    let assessed: Vec<String> = result
+        .tasks
+        .iter()
+        .filter_map(|t| {
+            let p = t.probability?;
+            let label = if t.positive? {
+                &t.positive_label
+            } else {
+                &t.negative_label
+            };
+            Some(format!("{label} (p = {p:.2})"))
+        })
+        .collect();
+    if assessed.is_empty() {
+        format!(
+            "features computed (ROI {:.1} mL); no task assessable with this model",
+            result.quality.roi_volume_ml
+        )
+    } else {
+        assessed.join(" · ")
+    }
+}
+
+impl crate::service::processor::CaseProcessor for PipelineProcessor {
+    fn info(&self) -> crate::service::processor::ProcessorInfo {
+        let m = &self.runtime.engine.package().manifest;
+        crate::service::processor::ProcessorInfo {
+            model_name: m.name.clone(),
+            model_version: m.version.clone(),
+            demo: m.demo,
+            precision: self.runtime.engine.precision().name().to_owned(),
+            card_summary: m.intended_use.clone(),
+        }
+    }
+
+    fn process(
+        &self,
+        case_dir: &Path,
+        out_dir: &Path,
+        progress: &dyn Fn(crate::service::processor::Stage, f32),
+    ) -> Result<crate::service::processor::CaseSummary, crate::service::processor::ProcessError>
+    {
+        use crate::service::processor::{CaseSummary, ProcessError, Stage as S};
+        let to_process_error = |e: PipelineError| ProcessError {
+            kind: e.kind,
+            message: e.message,
+            hint: e.hint,
+            stage: service_stage(e.stage),
+        };
+        let output = run_case(case_dir, &self.runtime, &|s, f| {
+            progress(service_stage(s), f)
+        })
+        .map_err(to_process_error)?;
+        progress(S::Publish, 0.0);
+        let files = crate::report::write_case_files(out_dir, &output, self.bundle)
+            .map_err(|e| ProcessError::from_classified(S::Publish, &e))?;
+        progress(S::Publish, 1.0);
+        Ok(CaseSummary {
+            headline: headline(&output.result),
+            report: "report.html".into(),
+            files,
+            warnings: output.result.warnings.clone(),
+        })
+    }
 }

@@ -1,9 +1,10 @@
 //! Subcommand bodies: each turns library results into output and an exit code.
 
 pub mod features;
+pub mod model;
+pub mod run;
 pub mod serve;
 pub mod validate;
-pub mod model;
 
 use std::path::Path;
 use std::process::ExitCode;

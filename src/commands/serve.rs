@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use glioedge::config::Config;
 use glioedge::error::Classify;
-use glioedge::service::processor::{CaseProcessor, InputCheckProcessor, Slowed};
+use glioedge::pipeline::{PipelineProcessor, Runtime};
+use glioedge::service::processor::{CaseProcessor, Slowed};
 
 /// Resolves when SIGTERM or SIGINT arrives.
 async fn termination() {
@@ -48,21 +49,34 @@ pub fn serve(config: &Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // The analysis pipeline (`glioedge run`) plugs in here when it lands.
-    let mut processor: Arc<dyn CaseProcessor> = Arc::new(InputCheckProcessor::new(config.clone()));
+    // The analysis pipeline, loaded once: model package verified, network optimised.
+    let pipeline = match Runtime::load(config.clone(), None) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(h) = e.hint() {
+                eprintln!("hint: {h}");
+            }
+            return ExitCode::from(e.kind().exit_code());
+        }
+    };
+    let pipeline = PipelineProcessor::new(pipeline, false);
     // Demonstration/test aid: slow every stage down so a case can be watched (or killed)
     // mid-way. Unset in production.
-    if let Some(ms) = std::env::var("GLIOEDGE_STAGE_DELAY_MS")
+    let processor: Arc<dyn CaseProcessor> = match std::env::var("GLIOEDGE_STAGE_DELAY_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|ms| *ms > 0)
     {
-        tracing::warn!("GLIOEDGE_STAGE_DELAY_MS={ms}: every stage is slowed down");
-        processor = Arc::new(Slowed {
-            inner: InputCheckProcessor::new(config.clone()),
-            delay: Duration::from_millis(ms),
-        });
-    }
+        Some(ms) => {
+            tracing::warn!("GLIOEDGE_STAGE_DELAY_MS={ms}: every stage is slowed down");
+            Arc::new(Slowed {
+                inner: pipeline,
+                delay: Duration::from_millis(ms),
+            })
+        }
+        None => Arc::new(pipeline),
+    };
     let result = runtime.block_on(glioedge::service::run(
         config.clone(),
         processor,

@@ -135,6 +135,45 @@ pub fn result_json(result: &CaseResult) -> Result<Vec<u8>, ReportError> {
     Ok(v)
 }
 
+/// Writes every file of a case (`result.json`, `report.html`, `features.csv`, `overlays/*.png`,
+/// and with `bundle` `<case-id>.tar.zst`) into the existing folder `dir`, each through a
+/// temporary name; returns the files written, relative to `dir`, in writing order.
+pub fn write_case_files(
+    dir: &Path,
+    output: &CaseOutput,
+    with_bundle: bool,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let id = &output.result.case_id;
+    let mut written = Vec::new();
+    std::fs::create_dir_all(dir.join("overlays")).map_err(io_err(dir))?;
+    write_atomic(&dir.join("result.json"), &result_json(&output.result)?)?;
+    written.push(PathBuf::from("result.json"));
+    let page = html::render(&output.result, &output.overlays).map_err(|e| ReportError::Render {
+        what: "report.html",
+        message: e.to_string(),
+    })?;
+    write_atomic(&dir.join("report.html"), page.as_bytes())?;
+    written.push(PathBuf::from("report.html"));
+    write_atomic(
+        &dir.join("features.csv"),
+        features_csv(&output.features).as_bytes(),
+    )?;
+    written.push(PathBuf::from("features.csv"));
+    for o in &output.overlays {
+        write_atomic(&dir.join("overlays").join(&o.file), &o.png)?;
+        written.push(Path::new("overlays").join(&o.file));
+    }
+    sync_dir(&dir.join("overlays"))?;
+    if with_bundle {
+        let bytes = bundle(dir, id)?;
+        let name = format!("{id}.tar.zst");
+        write_atomic(&dir.join(&name), &bytes)?;
+        written.push(PathBuf::from(name));
+    }
+    sync_dir(dir)?;
+    Ok(written)
+}
+
 impl Sink for FolderSink {
     fn publish(&mut self, output: &CaseOutput) -> Result<PathBuf, ReportError> {
         let id = &output.result.case_id;
@@ -145,26 +184,7 @@ impl Sink for FolderSink {
         if stage.exists() {
             std::fs::remove_dir_all(&stage).map_err(io_err(&stage))?;
         }
-        std::fs::create_dir_all(stage.join("overlays")).map_err(io_err(&stage))?;
-        write_atomic(&stage.join("result.json"), &result_json(&output.result)?)?;
-        let page =
-            html::render(&output.result, &output.overlays).map_err(|e| ReportError::Render {
-                what: "report.html",
-                message: e.to_string(),
-            })?;
-        write_atomic(&stage.join("report.html"), page.as_bytes())?;
-        write_atomic(
-            &stage.join("features.csv"),
-            features_csv(&output.features).as_bytes(),
-        )?;
-        for o in &output.overlays {
-            write_atomic(&stage.join("overlays").join(&o.file), &o.png)?;
-        }
-        sync_dir(&stage.join("overlays"))?;
-        if self.bundle {
-            let bytes = bundle(&stage, id)?;
-            write_atomic(&stage.join(format!("{id}.tar.zst")), &bytes)?;
-        }
+        write_case_files(&stage, output, self.bundle)?;
         sync_dir(&stage)?;
         let dest = self.out_dir.join(id);
         if dest.exists() && self.replace {
