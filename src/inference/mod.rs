@@ -757,7 +757,7 @@ pub fn build_input(
 /// scaled so the largest value is 1.
 fn place_cams(like: &Volume, plan: &SlicePlan, maps: &[Vec<f32>], s: usize) -> Volume {
     let [nx, ny, _] = like.dims();
-    let mut vol = Volume::filled(like.grid().clone(), 0.0);
+    let mut vol = Volume::filled(*like.grid(), 0.0);
     let step = plan.side / s as f64;
     let x0 = plan.centre[0] - plan.side / 2.0;
     let ytop = plan.centre[1] + plan.side / 2.0;
