@@ -27,6 +27,17 @@ enum ModelAction {
         /// The package folder (default: `inference.model` from the configuration).
         package: Option<PathBuf>,
     },
+    /// Run the model on a case folder: slices used, head outputs, Grad-CAM extent per sequence.
+    Run {
+        /// The case folder.
+        case_dir: PathBuf,
+        /// The package folder (default: `inference.model` from the configuration).
+        #[arg(long)]
+        package: Option<PathBuf>,
+        /// Precision (default: `inference.precision`).
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionArg>,
+    },
     /// Check a package: manifest checksum and schema, every file's size and sha256, the model
     /// decompresses and tract loads it. Exits 0 when valid, 2 with the reason when not.
     Verify {
@@ -158,6 +169,11 @@ pub fn model(args: ModelArgs, config: &Config) -> ExitCode {
             println!("manifest sha256 {}", pkg.manifest_sha256);
             ExitCode::SUCCESS
         }
+        ModelAction::Run {
+            case_dir,
+            package,
+            precision,
+        } => run_case(&case_dir, package, precision, config),
         ModelAction::Verify { package } => {
             let dir = package.unwrap_or_else(|| config.inference.model.clone());
             let pkg = match ModelPackage::open(&dir) {
@@ -187,6 +203,82 @@ pub fn model(args: ModelArgs, config: &Config) -> ExitCode {
             }
         }
     }
+}
+
+fn run_case(
+    case_dir: &std::path::Path,
+    package: Option<PathBuf>,
+    precision: Option<PrecisionArg>,
+    config: &Config,
+) -> ExitCode {
+    let dir = package.unwrap_or_else(|| config.inference.model.clone());
+    let pkg = match ModelPackage::open(&dir) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let files = match glioedge::case::CaseFiles::discover(case_dir) {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
+    let study = match glioedge::case::study::load_study(&files, config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let precision = match precision {
+        Some(PrecisionArg::Int8) => Precision::Int8,
+        Some(PrecisionArg::F32) => Precision::F32,
+        None => config.inference.precision,
+    };
+    let engine = match Engine::load(
+        &pkg,
+        EngineOptions {
+            precision,
+            threads: config.inference.threads,
+            mm_threads: 1,
+        },
+    ) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    if let Some(a) = engine.auto_choice() {
+        println!(
+            "auto: int8 {:.1} ms, f32 {:.1} ms per image → {}",
+            a.int8_ms,
+            a.f32_ms,
+            engine.precision().name()
+        );
+    }
+    let r = match engine.run_study(&study) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    println!(
+        "case {}: {} ran, backbone {:.0} ms on {} threads",
+        study.id,
+        r.precision.name(),
+        r.backbone_ms,
+        engine.threads()
+    );
+    for s in &r.sequences {
+        let sum: f64 = s.features.iter().map(|&v| f64::from(v)).sum();
+        print!(
+            "{:<6} slices {:?}  features Σ {sum:+.6}",
+            s.sequence.name(),
+            s.slices
+        );
+        for (name, h) in &s.heads {
+            let cam = &s.gradcam[name];
+            let hot = cam.data().iter().filter(|&&v| v > 0.5).count();
+            print!(
+                "  {name}: {} (p {:.3}, fitted {}) Grad-CAM >0.5: {hot} voxels",
+                h.predicted,
+                h.probabilities.last().copied().unwrap_or(f64::NAN),
+                h.fitted
+            );
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
 }
 
 enum GoldenError {

@@ -414,4 +414,33 @@ mod tests {
             LabelSelection::Labels(vec![1, 3])
         );
     }
+
+    #[test]
+    fn inference_section_resolves_and_checks() {
+        let c = Config::defaults();
+        assert_eq!(c.inference.precision, crate::inference::Precision::Auto);
+        assert!(c.inference.threads >= 1);
+        assert_eq!(
+            c.inference.model,
+            PathBuf::from("models/demo-convnext-tiny")
+        );
+        let raw = RawConfig::parse(
+            "[inference]\nprecision = \"int8\"\nthreads = 2\nmodel = \"pkg\"\n",
+            Path::new("/etc/glioedge/c.toml"),
+        )
+        .expect("parses");
+        let c = raw
+            .resolve(Some(Path::new("/etc/glioedge/c.toml")))
+            .expect("valid");
+        assert_eq!(c.inference.precision, crate::inference::Precision::Int8);
+        assert_eq!(c.inference.threads, 2);
+        assert_eq!(c.inference.model, PathBuf::from("/etc/glioedge/pkg"));
+        let raw = RawConfig::parse("[inference]\nprecision = \"fp16\"\n", Path::new("c.toml"))
+            .expect("parses");
+        let e = raw.resolve(None).expect_err("fp16").to_string();
+        assert!(
+            e.contains("inference.precision") && e.contains("fp16"),
+            "{e}"
+        );
+    }
 }
