@@ -144,16 +144,14 @@ fn inputs_of(study: &Study) -> Vec<InputFile> {
             shape: Some(f.shape),
             zooms: Some(f.zooms),
             orientation: Some(f.orientation.clone()),
-            grid: Some(match &f.grid {
-                GridRelation::Reference => "reference".to_owned(),
-                GridRelation::SameGrid { .. } => "same grid".to_owned(),
-                GridRelation::Resampled {
-                    max_corner_displacement_mm,
-                    ..
-                } => format!(
-                    "resampled onto the reference grid (corners up to {max_corner_displacement_mm:.2} mm apart)"
-                ),
-            }),
+            grid: Some(
+                match &f.grid {
+                    GridRelation::Reference => "reference",
+                    GridRelation::SameGrid { .. } => "same_grid",
+                    GridRelation::Resampled { .. } => "resampled",
+                }
+                .to_owned(),
+            ),
         })
         .collect()
 }

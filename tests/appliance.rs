@@ -89,7 +89,10 @@ impl Drop for Box_ {
 fn write_config(root: &Path, port: u16, extra: &str) -> PathBuf {
     let cfg = root.join("glioedge.toml");
     let text = format!(
-        "[spool]\nroot = \"{}\"\nquiet_seconds = 1.0\nmin_free_disk_mb = 1\n\n[service]\nrescan_seconds = 0.2\nshutdown_grace_seconds = 20\n\n[web]\nbind = \"127.0.0.1:{port}\"\n{extra}",
+        "[inference]\nmodel = \"{}\"\nprecision = \"f32\"\nthreads = 1\n\n[spool]\nroot = \"{}\"\nquiet_seconds = 1.0\nmin_free_disk_mb = 1\n\n[service]\nrescan_seconds = 0.2\nshutdown_grace_seconds = 20\n\n[web]\nbind = \"127.0.0.1:{port}\"\n{extra}",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models/demo-convnext-tiny")
+            .display(),
         root.join("spool").display()
     );
     std::fs::write(&cfg, text).expect("config");
@@ -115,7 +118,7 @@ fn start(cfg: &Path, port: u16, env: &[(&str, &str)]) -> Box_ {
     }
     let child = cmd.spawn().expect("start glioedge serve");
     let b = Box_ { child, port, log };
-    wait_for(Duration::from_secs(30), "the status page", || {
+    wait_for(Duration::from_secs(120), "the status page", || {
         http(b.port, "/healthz", &[]).is_some_and(|r| r.status == 200)
     });
     b
@@ -217,6 +220,9 @@ fn dropped_case_is_published_listed_and_served() {
         assert_eq!(result["schema"], "glioedge.result/1");
         assert!(result["quality"]["roi_voxels"].as_u64().expect("voxels") > 1000);
         assert!(dir.join("report.html").is_file());
+        assert!(dir.join("features.csv").is_file());
+        assert_eq!(result["model"]["demo"], true);
+        assert_eq!(result["precision"], "f32");
         let record: Value =
             serde_json::from_slice(&std::fs::read(dir.join("spool.json")).expect("spool.json"))
                 .expect("json");
@@ -255,7 +261,9 @@ fn dropped_case_is_published_listed_and_served() {
     }
     let status = get_json(port, "/api/status");
     assert_eq!(status["counters"]["processed"], 2);
-    assert_eq!(status["processor"]["model_name"], "input-check");
+    // The shipped service runs the real pipeline with the bundled demo model.
+    assert_eq!(status["processor"]["model_name"], "demo-convnext-tiny");
+    assert_eq!(status["processor"]["demo"], true);
     let metrics = http(port, "/metrics", &[]).expect("metrics").body;
     assert!(
         metrics.contains("glioedge_cases_processed_total 2"),
