@@ -17,7 +17,7 @@ if [ "${1:-}" != "--skip-tests" ]; then
   # not mounted, so the aarch64 binary cannot be exec'd directly); the library tests and the
   # data-parity tests exercise the same numeric code.
   tests=()
-  for t in volume_parity report_folder radiomics_parity radiomics_filters stats_parity inference_parity; do
+  for t in volume_parity report_folder radiomics_parity radiomics_filters stats_parity fusion; do
     [ -f "tests/$t.rs" ] && tests+=(--test "$t")
   done
   "$CARGO" test --locked --target "$TARGET" --lib "${tests[@]}"
