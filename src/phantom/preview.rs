@@ -15,7 +15,7 @@ use super::PhantomError;
 use crate::case::study::load_study;
 use crate::case::{CaseFiles, Sequence};
 use crate::config::Config;
-use crate::volume::mask::percentile;
+use crate::report::overlay::window;
 use crate::volume::resample::as_closest_canonical;
 use crate::volume::Volume;
 
@@ -124,22 +124,6 @@ pub fn preview(case_dir: &Path, out: &Path, config: &Config) -> Result<PreviewIn
         label_pixels,
         size: (img.width(), img.height()),
     })
-}
-
-fn window(slice: &[f32]) -> (f64, f64) {
-    let mut vals: Vec<f64> = slice
-        .iter()
-        .filter(|v| v.is_finite() && **v != 0.0)
-        .map(|&v| f64::from(v))
-        .collect();
-    vals.sort_by(f64::total_cmp);
-    let lo = percentile(&vals, 1.0).unwrap_or(0.0);
-    let hi = percentile(&vals, 99.0).unwrap_or(1.0);
-    if hi > lo {
-        (lo, hi)
-    } else {
-        (lo, lo + 1.0)
-    }
 }
 
 /// 5 × 7 glyphs of the letters the titles need.

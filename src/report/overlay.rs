@@ -47,7 +47,8 @@ pub fn roi_slice(roi: &Volume) -> usize {
     best.0
 }
 
-fn window(slice: &[f32]) -> (f64, f64) {
+/// Grey-scale window of a slice: 1st–99th percentile of its finite non-zero voxels.
+pub fn window(slice: &[f32]) -> (f64, f64) {
     let mut vals: Vec<f64> = slice
         .iter()
         .filter(|v| v.is_finite() && **v != 0.0)
