@@ -24,7 +24,7 @@
 
 use crate::error::{Classify, ErrorKind};
 use crate::volume::geometry::Affine;
-use crate::volume::resample::{resample_onto, Boundary, Interpolator};
+use crate::volume::resample::{resample_onto, resample_onto_f64, Boundary, Interpolator};
 use crate::volume::{Grid, StoredType, Volume};
 
 /// Largest resampled grid we allocate (2^28 voxels: 1 GiB of `f32`, plus the source's B-spline
@@ -362,109 +362,8 @@ fn cast_value(x: f64, ty: StoredType) -> f32 {
 }
 
 /// Resampling onto `target` keeping the interpolated doubles (ITK border rule), for integer
-/// outputs. The arithmetic is that of [`resample_onto`] step for step (same voxel → index
-/// transform, same kernel weights and summation order), so `resample_f64(..) as f32` equals
-/// `resample_onto(..)` bit for bit (tested).
+/// outputs: the volume module's sampler without the final `f32` rounding, so
+/// `resample_f64(..) as f32` equals `resample_onto(..)` bit for bit (tested).
 pub fn resample_f64(src: &Volume, target: &Grid, interp: Interpolator) -> Option<Vec<f64>> {
-    use rayon::prelude::*;
-    let to_src = src.affine().inverse()?.compose(&target.affine);
-    let coeffs = match interp {
-        Interpolator::BSpline => crate::volume::resample::bspline_coefficients(src),
-        _ => Vec::new(),
-    };
-    let dims = src.dims();
-    let [nx, ny, _] = target.dims;
-    let mut out = vec![0.0f64; target.len()];
-    out.par_chunks_mut((nx * ny).max(1))
-        .enumerate()
-        .for_each(|(k, slice)| {
-            for j in 0..ny {
-                for i in 0..nx {
-                    let c = to_src.apply([i as f64, j as f64, k as f64]);
-                    let inside = (0..3).all(|d| c[d] >= -0.5 && c[d] < dims[d] as f64 - 0.5);
-                    slice[i + nx * j] = if !inside {
-                        0.0
-                    } else {
-                        match interp {
-                            Interpolator::Nearest => {
-                                let idx = [0, 1, 2].map(|d| {
-                                    ((c[d] + 0.5).floor().max(0.0) as usize).min(dims[d] - 1)
-                                });
-                                f64::from(src.at(idx[0], idx[1], idx[2]))
-                            }
-                            Interpolator::Linear => linear(src, c, dims),
-                            Interpolator::BSpline => bspline(&coeffs, c, dims),
-                        }
-                    };
-                }
-            }
-        });
-    Some(out)
-}
-
-fn linear(src: &Volume, c: [f64; 3], dims: [usize; 3]) -> f64 {
-    let mut lo = [0usize; 3];
-    let mut hi = [0usize; 3];
-    let mut w = [0.0f64; 3];
-    for d in 0..3 {
-        let x = c[d].clamp(0.0, (dims[d] - 1) as f64);
-        let f = x.floor();
-        lo[d] = f as usize;
-        hi[d] = (lo[d] + 1).min(dims[d] - 1);
-        w[d] = x - f;
-    }
-    let v = |i: usize, j: usize, k: usize| f64::from(src.at(i, j, k));
-    let c00 = v(lo[0], lo[1], lo[2]) * (1.0 - w[0]) + v(hi[0], lo[1], lo[2]) * w[0];
-    let c10 = v(lo[0], hi[1], lo[2]) * (1.0 - w[0]) + v(hi[0], hi[1], lo[2]) * w[0];
-    let c01 = v(lo[0], lo[1], hi[2]) * (1.0 - w[0]) + v(hi[0], lo[1], hi[2]) * w[0];
-    let c11 = v(lo[0], hi[1], hi[2]) * (1.0 - w[0]) + v(hi[0], hi[1], hi[2]) * w[0];
-    let c0 = c00 * (1.0 - w[1]) + c10 * w[1];
-    let c1 = c01 * (1.0 - w[1]) + c11 * w[1];
-    c0 * (1.0 - w[2]) + c1 * w[2]
-}
-
-fn bspline(coeffs: &[f64], c: [f64; 3], dims: [usize; 3]) -> f64 {
-    let mut idx = [[0usize; 4]; 3];
-    let mut wts = [[0.0f64; 4]; 3];
-    for d in 0..3 {
-        let base = c[d].floor() as i64 - 1;
-        let w = c[d] - (base + 1) as f64;
-        let w3 = w * w * w / 6.0;
-        let w0 = 1.0 / 6.0 + 0.5 * w * (w - 1.0) - w3;
-        let w2 = w + w0 - 2.0 * w3;
-        let w1 = 1.0 - w0 - w2 - w3;
-        wts[d] = [w0, w1, w2, w3];
-        for (t, slot) in idx[d].iter_mut().enumerate() {
-            *slot = mirror(base + t as i64, dims[d]);
-        }
-    }
-    let [nx, ny, _] = dims;
-    let mut acc = 0.0;
-    for (c2, &k) in idx[2].iter().enumerate() {
-        let mut acc_j = 0.0;
-        for (c1, &j) in idx[1].iter().enumerate() {
-            let row = nx * (j + ny * k);
-            let mut acc_i = 0.0;
-            for (c0, &i) in idx[0].iter().enumerate() {
-                acc_i += wts[0][c0] * coeffs[row + i];
-            }
-            acc_j += wts[1][c1] * acc_i;
-        }
-        acc += wts[2][c2] * acc_j;
-    }
-    acc
-}
-
-/// Whole-sample mirror of an index into `[0, n)` (ITK's B-spline boundary rule).
-fn mirror(i: i64, n: usize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let n = n as i64;
-    let period = 2 * (n - 1);
-    let mut m = i.rem_euclid(period);
-    if m >= n {
-        m = period - m;
-    }
-    m as usize
+    resample_onto_f64(src, target, interp, Boundary::Itk)
 }

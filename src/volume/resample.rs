@@ -52,31 +52,43 @@ pub fn resample_onto(
     interp: Interpolator,
     boundary: Boundary,
 ) -> Option<Volume> {
+    let out = resample_onto_f64(src, target, interp, boundary)?;
+    Volume::new(*target, out.into_iter().map(|v| v as f32).collect()).ok()
+}
+
+/// [`resample_onto`] keeping the interpolated values in `f64` (for callers that cast them to an
+/// integer type themselves, as SimpleITK does, rather than through `f32`).
+pub fn resample_onto_f64(
+    src: &Volume,
+    target: &Grid,
+    interp: Interpolator,
+    boundary: Boundary,
+) -> Option<Vec<f64>> {
     let to_src = src.affine().inverse()?.compose(&target.affine);
     let coeffs = match interp {
         Interpolator::BSpline => Some(bspline_coefficients(src)),
         _ => None,
     };
     let [nx, ny, nz] = target.dims;
-    let mut out = vec![0.0f32; target.len()];
+    let mut out = vec![0.0f64; target.len()];
     let sampler = Sampler {
         src,
         coeffs: coeffs.as_deref(),
         interp,
         boundary,
     };
-    out.par_chunks_mut(nx * ny)
+    out.par_chunks_mut((nx * ny).max(1))
         .enumerate()
         .for_each(|(k, slice)| {
             for j in 0..ny {
                 for i in 0..nx {
                     let c = to_src.apply([i as f64, j as f64, k as f64]);
-                    slice[i + nx * j] = sampler.sample(c) as f32;
+                    slice[i + nx * j] = sampler.sample(c);
                 }
             }
         });
     debug_assert_eq!(out.len(), nx * ny * nz);
-    Volume::new(*target, out).ok()
+    Some(out)
 }
 
 /// The grid SimpleITK produces when PyRadiomics-style code resamples to `spacing` keeping origin
