@@ -52,8 +52,8 @@ pub fn resample_onto(
     interp: Interpolator,
     boundary: Boundary,
 ) -> Option<Volume> {
-    let out = resample_onto_f64(src, target, interp, boundary)?;
-    Volume::new(*target, out.into_iter().map(|v| v as f32).collect()).ok()
+    let out = resample_into(src, target, interp, boundary, |v| v as f32)?;
+    Volume::new(*target, out).ok()
 }
 
 /// [`resample_onto`] keeping the interpolated values in `f64` (for callers that cast them to an
@@ -64,13 +64,25 @@ pub fn resample_onto_f64(
     interp: Interpolator,
     boundary: Boundary,
 ) -> Option<Vec<f64>> {
+    resample_into(src, target, interp, boundary, |v| v)
+}
+
+/// The resampling loop, storing each interpolated value through `store` (no intermediate
+/// buffer of another type).
+fn resample_into<T: Copy + Default + Send>(
+    src: &Volume,
+    target: &Grid,
+    interp: Interpolator,
+    boundary: Boundary,
+    store: impl Fn(f64) -> T + Sync,
+) -> Option<Vec<T>> {
     let to_src = src.affine().inverse()?.compose(&target.affine);
     let coeffs = match interp {
         Interpolator::BSpline => Some(bspline_coefficients(src)),
         _ => None,
     };
     let [nx, ny, nz] = target.dims;
-    let mut out = vec![0.0f64; target.len()];
+    let mut out = vec![T::default(); target.len()];
     let sampler = Sampler {
         src,
         coeffs: coeffs.as_deref(),
@@ -83,7 +95,7 @@ pub fn resample_onto_f64(
             for j in 0..ny {
                 for i in 0..nx {
                     let c = to_src.apply([i as f64, j as f64, k as f64]);
-                    slice[i + nx * j] = sampler.sample(c);
+                    slice[i + nx * j] = store(sampler.sample(c));
                 }
             }
         });
