@@ -7,6 +7,7 @@
 #   tests/soak.sh                      # uses target/release/glioedge if built, else debug
 #   GLIOEDGE_BIN=... SOAK_CASES=100 SOAK_KILLS=10 SOAK_SEED=<case folder> tests/soak.sh
 #
+# Every case runs the real pipeline (radiomics, the demo ConvNeXt-Tiny, report) as `serve` does.
 # Cases are copies of the real BraTS case (shared/data/brats_case); every 10th is broken
 # (t1c.nii.gz truncated), as in the foundation's bad-input tests.
 set -euo pipefail
@@ -40,12 +41,26 @@ shutdown_grace_seconds = 5
 max_attempts = 100
 [web]
 bind = "127.0.0.1:$port"
+[inference]
+# The real pipeline with the bundled demo model (a config outside the repo resolves relative
+# model paths against its own folder, so name it absolutely).
+model = "$repo/models/demo-convnext-tiny"
 EOF
+
+# Number of entries `find` lists (0 for a folder the service has not made yet).
+count() { find "$@" 2>/dev/null | wc -l || true; }
 
 pid=
 start() {
     GLIOEDGE_LOG=info "$bin" serve --config "$work/glioedge.toml" >>"$work/serve.log" 2>&1 &
     pid=$!
+    # Wait until it serves (model loaded, spool recovered) so every kill hits a running box.
+    local t_end=$(( $(date +%s) + 300 ))
+    until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
+        (( $(date +%s) > t_end )) && { echo "soak: service did not come up; see $work/serve.log"; exit 1; }
+        kill -0 "$pid" 2>/dev/null || { echo "soak: service exited at start; see $work/serve.log"; exit 1; }
+        sleep 0.5
+    done
 }
 cleanup() { [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -74,7 +89,7 @@ while (( i < n )); do
     done
     if (( k < kills )); then
         sleep "$(( 1 + RANDOM % 5 )).$(( RANDOM % 10 ))"
-        in_work=$(find "$spool/work" -mindepth 1 -maxdepth 1 | wc -l)
+        in_work=$(count "$spool/work" -mindepth 1 -maxdepth 1)
         (( in_work > 0 )) && killed_mid_case=$((killed_mid_case + 1))
         kill -9 "$pid"; wait "$pid" 2>/dev/null || true
         k=$((k + 1))
@@ -86,8 +101,8 @@ done
 # Wait for the spool to drain.
 deadline=$(( $(date +%s) + 60 * 60 ))
 while :; do
-    done_n=$(find "$spool/outbox" "$spool/failed" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l)
-    busy=$(find "$spool/inbox" "$spool/work" -mindepth 1 -maxdepth 1 | wc -l)
+    done_n=$(count "$spool/outbox" "$spool/failed" -mindepth 1 -maxdepth 1 ! -name '.*')
+    busy=$(count "$spool/inbox" "$spool/work" -mindepth 1 -maxdepth 1)
     (( busy == 0 && done_n >= n )) && break
     (( $(date +%s) > deadline )) && { echo "soak: timed out ($done_n finished, $busy pending)"; break; }
     sleep 1
@@ -99,7 +114,7 @@ elapsed=$(( $(date +%s) - t0 ))
 fail=0; out_n=0; failed_n=0; missing=0; dup=0; wrong=0
 for (( i = 1; i <= n; i++ )); do
     name=$(printf 'soak-%03d' "$i")
-    copies=$(find "$spool/outbox" "$spool/failed" -mindepth 1 -maxdepth 1 \( -name "$name" -o -name "$name-*" \) | wc -l)
+    copies=$(count "$spool/outbox" "$spool/failed" -mindepth 1 -maxdepth 1 \( -name "$name" -o -name "$name-*" \))
     if (( copies == 0 )); then missing=$((missing + 1)); fail=1; echo "soak: MISSING $name"; continue; fi
     if (( copies > 1 )); then dup=$((dup + 1)); fail=1; echo "soak: DUPLICATE $name"; fi
     if [[ -f "$spool/outbox/$name/spool.json" && -f "$spool/outbox/$name/result.json" ]]; then
@@ -115,9 +130,9 @@ for (( i = 1; i <= n; i++ )); do
         fail=1; echo "soak: $name incomplete"
     fi
 done
-leftover=$(find "$spool/inbox" "$spool/work" "$spool/tmp" -mindepth 1 | wc -l)
+leftover=$(count "$spool/inbox" "$spool/work" "$spool/tmp" -mindepth 1)
 (( leftover > 0 )) && { fail=1; echo "soak: $leftover entries left in inbox/work/tmp"; }
-extra=$(find "$spool/outbox" "$spool/failed" -mindepth 1 -maxdepth 1 | wc -l)
+extra=$(count "$spool/outbox" "$spool/failed" -mindepth 1 -maxdepth 1)
 (( extra != out_n + failed_n )) && { fail=1; echo "soak: $extra folders in outbox+failed, expected $((out_n + failed_n))"; }
 
 echo "soak: $n cases, $k kill -9 + restarts ($killed_mid_case with a case in work/), ${elapsed}s"

@@ -83,27 +83,88 @@ fn neighbour(p: [usize; 3], o: [i64; 3], dims: [usize; 3]) -> Option<usize> {
     Some((z as usize * dims[1] + y as usize) * dims[0] + x as usize)
 }
 
+/// The ROI box surrounded by a margin of level 0 as wide as the longest offset, so that a
+/// neighbour of a box voxel is one linear offset away and never needs a bounds check: outside
+/// the box reads as outside the ROI, which is what every builder does with it.
+struct Padded {
+    levels: Vec<u32>,
+    /// Padded dimensions.
+    dims: [usize; 3],
+    /// Box dimensions.
+    inner: [usize; 3],
+    pad: usize,
+}
+
+impl Padded {
+    fn new(levels: &[u32], inner: [usize; 3], angles: &[[i64; 3]]) -> Padded {
+        let pad = angles
+            .iter()
+            .flat_map(|o| o.iter().map(|c| c.unsigned_abs() as usize))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let dims = inner.map(|n| n + 2 * pad);
+        let mut out = vec![0u32; dims[0] * dims[1] * dims[2]];
+        for z in 0..inner[2] {
+            for y in 0..inner[1] {
+                let src = (z * inner[1] + y) * inner[0];
+                let dst = ((z + pad) * dims[1] + y + pad) * dims[0] + pad;
+                out[dst..dst + inner[0]].copy_from_slice(&levels[src..src + inner[0]]);
+            }
+        }
+        Padded {
+            levels: out,
+            dims,
+            inner,
+            pad,
+        }
+    }
+
+    /// Linear offset of a neighbour.
+    fn offset(&self, o: [i64; 3]) -> isize {
+        (o[0] + self.dims[0] as i64 * (o[1] + self.dims[1] as i64 * o[2])) as isize
+    }
+
+    /// Linear offsets of all angles.
+    fn offsets(&self, angles: &[[i64; 3]]) -> Vec<isize> {
+        angles.iter().map(|&o| self.offset(o)).collect()
+    }
+
+    /// Padded indices of the box voxels, `x` fastest (the builders' visiting order).
+    fn box_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        let [dx, dy, _] = self.dims;
+        let (pad, inner) = (self.pad, self.inner);
+        (0..inner[2]).flat_map(move |z| {
+            (0..inner[1]).flat_map(move |y| {
+                let row = ((z + pad) * dy + y + pad) * dx + pad;
+                row..row + inner[0]
+            })
+        })
+    }
+
+    /// The level `off` away from padded index `i` (a box voxel, `off` within the margin).
+    #[inline(always)]
+    fn at(&self, i: usize, off: isize) -> u32 {
+        self.levels[i.wrapping_add_signed(off)]
+    }
+}
+
 /// Raw co-occurrence counts per angle: `counts[a][i * n + j]` (i = centre, j = neighbour).
 pub fn glcm(levels: &[u32], dims: [usize; 3], lv: &Levels, angles: &[[i64; 3]]) -> Vec<Vec<f64>> {
     let n = lv.len();
+    let grid = Padded::new(levels, dims, angles);
+    let offsets = grid.offsets(angles);
     let mut counts = vec![vec![0.0f64; n * n]; angles.len()];
-    for z in 0..dims[2] {
-        for y in 0..dims[1] {
-            for x in 0..dims[0] {
-                let i = (z * dims[1] + y) * dims[0] + x;
-                let li = levels[i];
-                if li == 0 {
-                    continue;
-                }
-                let ci = lv.index[li as usize];
-                for (a, &o) in angles.iter().enumerate() {
-                    if let Some(j) = neighbour([x, y, z], o, dims) {
-                        let lj = levels[j];
-                        if lj != 0 {
-                            counts[a][ci * n + lv.index[lj as usize]] += 1.0;
-                        }
-                    }
-                }
+    for i in grid.box_indices() {
+        let li = grid.levels[i];
+        if li == 0 {
+            continue;
+        }
+        let ci = lv.index[li as usize];
+        for (a, &off) in offsets.iter().enumerate() {
+            let lj = grid.at(i, off);
+            if lj != 0 {
+                counts[a][ci * n + lv.index[lj as usize]] += 1.0;
             }
         }
     }
@@ -112,6 +173,9 @@ pub fn glcm(levels: &[u32], dims: [usize; 3], lv: &Levels, angles: &[[i64; 3]]) 
 
 /// Run-length counts per angle: `runs[a][i * nr + (length - 1)]`; `nr` = longest box side.
 /// Angles in which no line holds more than one ROI voxel are returned empty (PyRadiomics).
+///
+/// A run starts at an ROI voxel whose predecessor along the angle has another level (the
+/// margin reads as level 0) and extends while the level stays the same.
 pub fn glrlm(
     levels: &[u32],
     dims: [usize; 3],
@@ -120,61 +184,68 @@ pub fn glrlm(
 ) -> (Vec<Vec<f64>>, usize) {
     let n = lv.len();
     let nr = dims.iter().copied().max().unwrap_or(1);
+    let grid = Padded::new(levels, dims, angles);
     let mut out = Vec::with_capacity(angles.len());
     for &o in angles {
+        let off = grid.offset(o);
         let mut m = vec![0.0f64; n * nr];
+        // Two ROI voxels adjacent along the angle share a line; the exact rule (any line
+        // with two ROI voxels, adjacent or not) is only walked when that quick test fails.
         let mut multi = false;
-        for z in 0..dims[2] {
-            for y in 0..dims[1] {
-                for x in 0..dims[0] {
-                    // A line starts where the previous voxel along the angle is outside the box.
-                    let back = [-o[0], -o[1], -o[2]];
-                    if neighbour([x, y, z], back, dims).is_some() {
-                        continue;
-                    }
-                    let mut p = [x as i64, y as i64, z as i64];
-                    let mut cur: u32 = 0;
-                    let mut len = 0usize;
-                    let mut elements = 0usize;
-                    loop {
-                        let i = (p[2] as usize * dims[1] + p[1] as usize) * dims[0] + p[0] as usize;
-                        let l = levels[i];
-                        if l != 0 {
-                            elements += 1;
-                            if cur == l {
-                                len += 1;
-                            } else {
-                                if cur != 0 {
-                                    m[lv.index[cur as usize] * nr + len - 1] += 1.0;
-                                }
-                                cur = l;
-                                len = 1;
-                            }
-                        } else if cur != 0 {
-                            m[lv.index[cur as usize] * nr + len - 1] += 1.0;
-                            cur = 0;
-                            len = 0;
-                        }
-                        p = [p[0] + o[0], p[1] + o[1], p[2] + o[2]];
-                        if p.iter().zip(dims).any(|(&c, d)| c < 0 || c >= d as i64) {
-                            break;
-                        }
-                    }
-                    if cur != 0 {
-                        m[lv.index[cur as usize] * nr + len - 1] += 1.0;
-                    }
-                    if elements > 1 {
-                        multi = true;
-                    }
-                }
+        for i in grid.box_indices() {
+            let l = grid.levels[i];
+            if l == 0 {
+                continue;
             }
+            multi |= grid.at(i, off) != 0;
+            if grid.at(i, -off) == l {
+                continue;
+            }
+            let mut len = 1usize;
+            let mut j = i.wrapping_add_signed(off);
+            while grid.levels[j] == l {
+                len += 1;
+                j = j.wrapping_add_signed(off);
+            }
+            m[lv.index[l as usize] * nr + len - 1] += 1.0;
         }
-        if !multi {
+        if !multi && !line_with_two_roi_voxels(levels, dims, o) {
             m.iter_mut().for_each(|v| *v = 0.0);
         }
         out.push(m);
     }
     (out, nr)
+}
+
+/// Whether some line of the box along `o` holds more than one ROI voxel.
+fn line_with_two_roi_voxels(levels: &[u32], dims: [usize; 3], o: [i64; 3]) -> bool {
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                if neighbour([x, y, z], [-o[0], -o[1], -o[2]], dims).is_some() {
+                    continue;
+                }
+                let mut elements = 0usize;
+                let mut p = Some((z * dims[1] + y) * dims[0] + x);
+                let mut q = [x, y, z];
+                while let Some(i) = p {
+                    if levels[i] != 0 {
+                        elements += 1;
+                        if elements > 1 {
+                            return true;
+                        }
+                    }
+                    p = neighbour(q, o, dims);
+                    q = [
+                        q[0].wrapping_add_signed(o[0] as isize),
+                        q[1].wrapping_add_signed(o[1] as isize),
+                        q[2].wrapping_add_signed(o[2] as isize),
+                    ];
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Zones (connected voxels of one level, neighbours by `angles`, both directions):
@@ -185,11 +256,13 @@ pub fn glszm(
     lv: &Levels,
     angles: &[[i64; 3]],
 ) -> BTreeMap<(usize, usize), f64> {
-    let mut done = vec![false; levels.len()];
+    let grid = Padded::new(levels, dims, angles);
+    let offsets = grid.offsets(angles);
+    let mut done = vec![false; grid.levels.len()];
     let mut zones = BTreeMap::new();
     let mut stack = Vec::new();
-    for start in 0..levels.len() {
-        let l = levels[start];
+    for start in grid.box_indices() {
+        let l = grid.levels[start];
         if l == 0 || done[start] {
             continue;
         }
@@ -198,15 +271,11 @@ pub fn glszm(
         let mut size = 0usize;
         while let Some(k) = stack.pop() {
             size += 1;
-            let x = k % dims[0];
-            let y = (k / dims[0]) % dims[1];
-            let z = k / (dims[0] * dims[1]);
-            for &o in angles {
-                if let Some(j) = neighbour([x, y, z], o, dims) {
-                    if !done[j] && levels[j] == l {
-                        done[j] = true;
-                        stack.push(j);
-                    }
+            for &off in &offsets {
+                let j = k.wrapping_add_signed(off);
+                if !done[j] && grid.levels[j] == l {
+                    done[j] = true;
+                    stack.push(j);
                 }
             }
         }
@@ -225,27 +294,22 @@ pub fn gldm(
     alpha: i64,
 ) -> (Vec<f64>, usize) {
     let cols = angles.len() + 1;
+    let grid = Padded::new(levels, dims, angles);
+    let offsets = grid.offsets(angles);
     let mut m = vec![0.0f64; lv.len() * cols];
-    for z in 0..dims[2] {
-        for y in 0..dims[1] {
-            for x in 0..dims[0] {
-                let i = (z * dims[1] + y) * dims[0] + x;
-                let li = levels[i];
-                if li == 0 {
-                    continue;
-                }
-                let mut dep = 0usize;
-                for &o in angles {
-                    if let Some(j) = neighbour([x, y, z], o, dims) {
-                        let lj = levels[j];
-                        if lj != 0 && (i64::from(li) - i64::from(lj)).abs() <= alpha {
-                            dep += 1;
-                        }
-                    }
-                }
-                m[lv.index[li as usize] * cols + dep] += 1.0;
+    for i in grid.box_indices() {
+        let li = grid.levels[i];
+        if li == 0 {
+            continue;
+        }
+        let mut dep = 0usize;
+        for &off in &offsets {
+            let lj = grid.at(i, off);
+            if lj != 0 && (i64::from(li) - i64::from(lj)).abs() <= alpha {
+                dep += 1;
             }
         }
+        m[lv.index[li as usize] * cols + dep] += 1.0;
     }
     (m, cols)
 }
@@ -258,37 +322,32 @@ pub fn ngtdm(
     lv: &Levels,
     angles: &[[i64; 3]],
 ) -> (Vec<f64>, Vec<f64>) {
+    let grid = Padded::new(levels, dims, angles);
+    let offsets = grid.offsets(angles);
     let mut n = vec![0.0f64; lv.len()];
     let mut s = vec![0.0f64; lv.len()];
-    for z in 0..dims[2] {
-        for y in 0..dims[1] {
-            for x in 0..dims[0] {
-                let i = (z * dims[1] + y) * dims[0] + x;
-                let li = levels[i];
-                if li == 0 {
-                    continue;
-                }
-                let mut count = 0.0f64;
-                let mut sum = 0.0f64;
-                for &o in angles {
-                    if let Some(j) = neighbour([x, y, z], o, dims) {
-                        let lj = levels[j];
-                        if lj != 0 {
-                            count += 1.0;
-                            sum += f64::from(lj);
-                        }
-                    }
-                }
-                let diff = if count == 0.0 {
-                    0.0
-                } else {
-                    (f64::from(li) - sum / count).abs()
-                };
-                let c = lv.index[li as usize];
-                n[c] += 1.0;
-                s[c] += diff;
+    for i in grid.box_indices() {
+        let li = grid.levels[i];
+        if li == 0 {
+            continue;
+        }
+        let mut count = 0.0f64;
+        let mut sum = 0.0f64;
+        for &off in &offsets {
+            let lj = grid.at(i, off);
+            if lj != 0 {
+                count += 1.0;
+                sum += f64::from(lj);
             }
         }
+        let diff = if count == 0.0 {
+            0.0
+        } else {
+            (f64::from(li) - sum / count).abs()
+        };
+        let c = lv.index[li as usize];
+        n[c] += 1.0;
+        s[c] += diff;
     }
     (n, s)
 }
