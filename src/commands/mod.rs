@@ -17,6 +17,8 @@ use serde::Serialize;
 
 pub mod phantom;
 
+pub mod bench;
+
 fn fail(e: &CaseError) -> ExitCode {
     eprintln!("error: {e}");
     if let Some(h) = e.hint() {

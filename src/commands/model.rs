@@ -1,4 +1,5 @@
-//! `glioedge model info|verify PKG` and `glioedge bench inference`.
+//! `glioedge model info|verify PKG` and `glioedge bench inference` (`bench case` is in
+//! [`super::bench`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,10 +9,13 @@ use clap::{Args, Subcommand, ValueEnum};
 use glioedge::config::Config;
 use glioedge::error::Classify;
 use glioedge::inference::{
-    argmax, cosine, gradcam, pearson, Engine, EngineOptions, InferenceError, Precision,
+    argmax, cosine, gradcam, pearson, Engine, EngineOptions, InferenceError, MatMulThreads,
+    Precision,
 };
 use glioedge::model::{FileRole, ModelPackage};
 use serde::Serialize;
+
+use super::bench::{median, peak_rss_mb};
 
 /// `glioedge model …`
 #[derive(Debug, Args)]
@@ -80,6 +84,10 @@ enum BenchWhat {
         #[arg(long)]
         json: bool,
     },
+    /// One case end to end as `glioedge run` does it (model loaded once, the case run
+    /// `--runs` times): wall time per stage (load, radiomics, inference, fusion, report,
+    /// write) and peak RSS.
+    Case(super::bench::CaseArgs),
 }
 
 fn fail(e: &dyn ErrorLike) -> ExitCode {
@@ -409,19 +417,6 @@ struct BenchReport {
     peak_rss_mb: Option<f64>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Peak resident set size (VmHWM) of this process, MB (Linux).
-fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 fn golden_inputs(pkg: &ModelPackage) -> Result<Vec<Vec<f32>>, String> {
     let path = pkg
         .path_of(FileRole::GoldenInputs)
@@ -482,16 +477,16 @@ fn bench_one(
     };
     let batch9_ms_1t = time_batch(&engine)?;
     let batch9_ms_nt = time_batch(&engine.with_threads(threads))?;
-    drop(engine);
-    let mm = Engine::load(
-        pkg,
-        EngineOptions {
-            precision,
-            threads: 1,
-            mm_threads: threads,
-        },
-    )?;
-    let image_ms_nt_mm = time_single(&mm)?;
+    // Threads inside the matrix products, on the same plan (no second plan in memory).
+    let mm = MatMulThreads::new(threads);
+    engine.run_one_mm(&inputs[0], &mm)?;
+    let mut v = Vec::new();
+    for i in 0..iters {
+        let t = Instant::now();
+        engine.run_one_mm(&inputs[i % inputs.len()], &mm)?;
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let image_ms_nt_mm = median(v);
     Ok(BenchRow {
         precision: precision.name(),
         load_s,
@@ -505,13 +500,16 @@ fn bench_one(
 
 /// `glioedge bench`.
 pub fn bench(args: BenchArgs, config: &Config) -> ExitCode {
-    let BenchWhat::Inference {
-        precision,
-        threads,
-        iters,
-        package,
-        json,
-    } = args.what;
+    let (precision, threads, iters, package, json) = match args.what {
+        BenchWhat::Case(a) => return super::bench::case(&a, config),
+        BenchWhat::Inference {
+            precision,
+            threads,
+            iters,
+            package,
+            json,
+        } => (precision, threads, iters, package, json),
+    };
     let dir = package.unwrap_or_else(|| config.inference.model.clone());
     let pkg = match ModelPackage::open(&dir) {
         Ok(p) => p,

@@ -27,7 +27,7 @@ use crate::case::Sequence;
 use crate::error::{Classify, ErrorKind};
 use crate::model::{FinalNorm, Head, ModelError, ModelPackage};
 use crate::volume::mask::Roi;
-use crate::volume::resample::{as_closest_canonical, resample_onto, Boundary, Interpolator};
+use crate::volume::resample::as_closest_canonical;
 use crate::volume::Volume;
 
 /// Which graph runs.
@@ -194,6 +194,21 @@ pub struct StudyInference {
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// A pool of threads for tract's matrix products (`multithread-mm`), built once and reused.
+#[derive(Debug, Clone)]
+pub struct MatMulThreads(tract_linalg::multithread::Executor);
+
+impl MatMulThreads {
+    /// `n` threads (1 = single-threaded products).
+    pub fn new(n: usize) -> MatMulThreads {
+        MatMulThreads(if n > 1 {
+            tract_linalg::multithread::Executor::multithread(n)
+        } else {
+            tract_linalg::multithread::Executor::SingleThread
+        })
+    }
+}
+
 /// The loaded model.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -239,18 +254,23 @@ fn strip_activation_qdq(proto: &mut tract_onnx::pb::ModelProto) -> usize {
     before - graph.node.len()
 }
 
-fn build_plan(
+/// Parses the protobuf into a tract model with the input shape fixed (tensors are copied out
+/// of the protobuf, which the caller may drop afterwards).
+fn parse(
     proto: &tract_onnx::pb::ModelProto,
     pkg: &ModelPackage,
-    mm_threads: usize,
-) -> Result<Plan, InferenceError> {
+) -> Result<InferenceModel, InferenceError> {
     let m = &pkg.manifest;
     let shape = [1, m.input.channels, m.input.size, m.input.size];
-    let model = tract_onnx::onnx()
+    tract_onnx::onnx()
         .model_for_proto_model(proto)
         .map_err(tract_err("parsing the ONNX model"))?
         .with_input_fact(0, f32::fact(shape).into())
-        .map_err(tract_err("setting the input shape"))?
+        .map_err(tract_err("setting the input shape"))
+}
+
+fn optimise(model: InferenceModel, mm_threads: usize) -> Result<Plan, InferenceError> {
+    let model = model
         .into_optimized()
         .map_err(tract_err("optimising the model"))?;
     let mut opts = RunOptions::default();
@@ -273,29 +293,44 @@ impl Engine {
         let package = Arc::new(pkg.clone());
         let threads = opts.threads.max(1);
         let mm = opts.mm_threads.max(1);
-        let f32_plan = |proto: &tract_onnx::pb::ModelProto| {
-            let mut p = proto.clone();
-            let removed = strip_activation_qdq(&mut p);
+        let mut proto = proto;
+        let strip = |p: &mut tract_onnx::pb::ModelProto| {
+            let removed = strip_activation_qdq(p);
             tracing::debug!(removed, "activation Q/DQ nodes removed for the f32 variant");
-            build_plan(&p, pkg, mm)
         };
+        // The protobuf is stripped in place (no second copy) and dropped as soon as the plan
+        // exists; `auto` keeps only the faster plan.
         let (plan, precision, auto) = match opts.precision {
-            Precision::Int8 => (build_plan(&proto, pkg, mm)?, Precision::Int8, None),
-            Precision::F32 => (f32_plan(&proto)?, Precision::F32, None),
+            Precision::Int8 => {
+                let model = parse(&proto, pkg)?;
+                drop(proto);
+                (optimise(model, mm)?, Precision::Int8, None)
+            }
+            Precision::F32 => {
+                strip(&mut proto);
+                let model = parse(&proto, pkg)?;
+                drop(proto);
+                (optimise(model, mm)?, Precision::F32, None)
+            }
             Precision::Auto => {
-                let p8 = build_plan(&proto, pkg, mm)?;
-                let p32 = f32_plan(&proto)?;
                 let input =
                     vec![0.25f32; pkg.manifest.input.channels * pkg.manifest.input.size.pow(2)];
+                let p8 = optimise(parse(&proto, pkg)?, mm)?;
                 let t8 = time_plan(&p8, pkg, &input)?;
+                strip(&mut proto);
+                let m32 = parse(&proto, pkg)?;
+                drop(proto);
+                let p32 = optimise(m32, mm)?;
                 let t32 = time_plan(&p32, pkg, &input)?;
                 let choice = AutoChoice {
                     int8_ms: t8,
                     f32_ms: t32,
                 };
                 let (plan, prec) = if t8 < t32 {
+                    drop(p32);
                     (p8, Precision::Int8)
                 } else {
+                    drop(p8);
                     (p32, Precision::F32)
                 };
                 tracing::info!(
@@ -348,6 +383,18 @@ impl Engine {
     pub fn run_one(&self, input: &[f32]) -> Result<BackboneOutput, InferenceError> {
         let mut state = self.plan.spawn().map_err(tract_err("creating a state"))?;
         run_state(&mut state, &self.package, input)
+    }
+
+    /// Runs one input on a fresh state with `mm_threads` threads inside each matrix product
+    /// (tract-linalg `multithread-mm`), on this engine's plan: no second plan is built.
+    pub fn run_one_mm(
+        &self,
+        input: &[f32],
+        executor: &MatMulThreads,
+    ) -> Result<BackboneOutput, InferenceError> {
+        tract_linalg::multithread::multithread_tract_scope(executor.0.clone(), || {
+            self.run_one(input)
+        })
     }
 
     /// Runs many inputs across the worker threads; results in input order.
@@ -427,9 +474,7 @@ impl Engine {
                 continue;
             };
             let can = as_closest_canonical(img);
-            for &k in &plan.slices {
-                inputs.push(build_input(&can, k, &plan, m)?);
-            }
+            inputs.extend(build_inputs(&can, &plan, m)?);
             seqs.push(seq);
         }
         if seqs.is_empty() {
@@ -466,16 +511,12 @@ impl Engine {
                     .iter()
                     .map(|o| gradcam(&o.feature_map, d, s, &pkg.final_norm, h, cls))
                     .collect();
-                let vol = place_cams(&labels, &plan, &maps, s);
-                let vol = if labels.grid().same_as(&study.grid, 1e-6) {
-                    vol
-                } else {
-                    resample_onto(&vol, &study.grid, Interpolator::Nearest, Boundary::Scipy)
-                        .ok_or_else(|| InferenceError::Input {
-                            case: study.id.clone(),
-                            problem: "singular affine".into(),
-                        })?
-                };
+                let vol = place_cams(&labels, &study.grid, &plan, &maps, s).ok_or_else(|| {
+                    InferenceError::Input {
+                        case: study.id.clone(),
+                        problem: "singular affine".into(),
+                    }
+                })?;
                 cams.insert(h.spec.name.clone(), vol);
             }
             sequences.push(SequenceInference {
@@ -722,13 +763,40 @@ pub fn build_input(
     plan: &SlicePlan,
     m: &crate::model::Manifest,
 ) -> Result<Vec<f32>, InferenceError> {
+    let stats = brain_stats(img, m.normalisation.brain_threshold).ok_or_else(no_brain)?;
+    Ok(input_of(img, k, plan, m, stats))
+}
+
+/// The inputs of every slice of the plan (the brain statistics computed once per image).
+pub fn build_inputs(
+    img: &Volume,
+    plan: &SlicePlan,
+    m: &crate::model::Manifest,
+) -> Result<Vec<Vec<f32>>, InferenceError> {
+    let stats = brain_stats(img, m.normalisation.brain_threshold).ok_or_else(no_brain)?;
+    Ok(plan
+        .slices
+        .iter()
+        .map(|&k| input_of(img, k, plan, m, stats))
+        .collect())
+}
+
+fn no_brain() -> InferenceError {
+    InferenceError::Input {
+        case: String::new(),
+        problem: "image has no brain voxels above the normalisation threshold".into(),
+    }
+}
+
+fn input_of(
+    img: &Volume,
+    k: usize,
+    plan: &SlicePlan,
+    m: &crate::model::Manifest,
+    (mean, sd): (f64, f64),
+) -> Vec<f32> {
     let [nx, ny, nz] = img.dims();
     let norm = &m.normalisation;
-    let (mean, sd) =
-        brain_stats(img, norm.brain_threshold).ok_or_else(|| InferenceError::Input {
-            case: String::new(),
-            problem: "image has no brain voxels above the normalisation threshold".into(),
-        })?;
     let n = m.input.size;
     let ctx = m.slice_policy.context as i64;
     let mut out = Vec::with_capacity(m.input.channels * n * n);
@@ -750,14 +818,32 @@ pub fn build_input(
             }
         }
     }
-    Ok(out)
+    out
 }
 
-/// Upsamples each slice's S×S map onto its crop and places it in a volume on `like`'s grid;
-/// scaled so the largest value is 1.
-fn place_cams(like: &Volume, plan: &SlicePlan, maps: &[Vec<f32>], s: usize) -> Volume {
+/// Upsamples each slice's S×S map onto its crop of the RAS-reoriented grid of `like` and
+/// stores it in a volume on `target` (the study grid), scaled so the largest value is 1.
+///
+/// The RAS grid only permutes and flips the study grid's axes (as nibabel's
+/// `as_closest_canonical`), so each RAS voxel maps to exactly one study voxel: the values are
+/// written straight there, with no resampling pass and no second full-size volume.
+/// `None` when an affine is singular.
+fn place_cams(
+    like: &Volume,
+    target: &crate::volume::Grid,
+    plan: &SlicePlan,
+    maps: &[Vec<f32>],
+    s: usize,
+) -> Option<Volume> {
     let [nx, ny, _] = like.dims();
-    let mut vol = Volume::filled(*like.grid(), 0.0);
+    let mut vol = Volume::filled(*target, 0.0);
+    let tdims = target.dims;
+    // RAS voxel → target voxel; identity when the grids agree.
+    let to_target = if like.grid().same_as(target, 1e-6) {
+        None
+    } else {
+        Some(target.affine.inverse()?.compose(like.affine()))
+    };
     let step = plan.side / s as f64;
     let x0 = plan.centre[0] - plan.side / 2.0;
     let ytop = plan.centre[1] + plan.side / 2.0;
@@ -776,7 +862,17 @@ fn place_cams(like: &Volume, plan: &SlicePlan, maps: &[Vec<f32>], s: usize) -> V
                 }
                 let uc = u.clamp(0.0, (s - 1) as f64);
                 let vc = v.clamp(0.0, (s - 1) as f64);
-                let idx = vol.index(i, j, k);
+                let idx = match &to_target {
+                    None => vol.index(i, j, k),
+                    Some(t) => {
+                        let c = t.apply([i as f64, j as f64, k as f64]);
+                        let r = c.map(|x| x.round());
+                        if (0..3).any(|d| r[d] < 0.0 || r[d] >= tdims[d] as f64) {
+                            continue;
+                        }
+                        vol.index(r[0] as usize, r[1] as usize, r[2] as usize)
+                    }
+                };
                 vol.data_mut()[idx] = bilinear(map, s, s, uc, vc);
             }
         }
@@ -787,7 +883,7 @@ fn place_cams(like: &Volume, plan: &SlicePlan, maps: &[Vec<f32>], s: usize) -> V
             *v /= max;
         }
     }
-    vol
+    Some(vol)
 }
 
 /// Cosine similarity (f64).
