@@ -42,7 +42,9 @@ case_dir="$(find "$work/cohort" -mindepth 1 -maxdepth 1 -type d | head -1)"
 # different graph on each, which is a legitimate choice but not a parity question.
 status=0
 for prec in ${PRECISIONS:-int8 f32}; do
-  printf '[inference]\nprecision = "%s"\n' "$prec" > "$work/$prec.toml"
+  # (relative paths in a config file are taken from the file's folder: name the model fully)
+  printf '[inference]\nprecision = "%s"\nmodel = "%s"\n' "$prec" "$REPO/models/demo-convnext-tiny" \
+    > "$work/$prec.toml"
   "$host_bin" --config "$work/$prec.toml" run "$case_dir" --out "$work/x86-$prec" >/dev/null
   # shellcheck disable=SC2086
   GLIOEDGE_LOG="warn,glioedge::inference=debug,tract_linalg=info" \
