@@ -2,6 +2,8 @@
 # The box is a Raspberry-Pi-5-class aarch64 computer; every build machine here is x86_64.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The caller's PATH, for host (x86_64) builds: the Debian path below puts /usr/bin first.
+HOST_PATH="$PATH"
 TARGET=aarch64-unknown-linux-gnu
 # Build output of its own, so cross builds never invalidate the host build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_AARCH64:-$REPO/target/cross}"
@@ -31,14 +33,16 @@ install_cross_tools() {
   [ -d /usr/aarch64-linux-gnu/lib ] && [ -e /usr/aarch64-linux-gnu/lib/libc.so ] || need+=(libc6-dev-arm64-cross)
   command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
   if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
-    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; NEED_UPDATE=1; }
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
     [ -x /usr/bin/rustc ] && /usr/bin/rustc --version | grep -q "1\.9[6-9]\|1\.[1-9][0-9][0-9]" || need+=(rustc-web cargo-web)
     [ -d /usr/lib/rustlib/$TARGET/lib ] || need+=(libstd-rust-web-dev:arm64)
   fi
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
-    if [ -n "${NEED_UPDATE:-}" ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -q; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"; }
+    # Always refresh first: with stale lists apt offers bookworm's rustc-web 1.85 instead of
+    # bookworm-security's current one (the lock file needs the newer compiler).
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
   fi
   if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
     CARGO=/usr/bin/cargo

@@ -273,6 +273,7 @@ fn optimise(model: InferenceModel, mm_threads: usize) -> Result<Plan, InferenceE
     let model = model
         .into_optimized()
         .map_err(tract_err("optimising the model"))?;
+    log_kernels(&model);
     let mut opts = RunOptions::default();
     if mm_threads > 1 {
         opts.executor = Some(multithread::Executor::multithread(mm_threads));
@@ -280,6 +281,34 @@ fn optimise(model: InferenceModel, mm_threads: usize) -> Result<Plan, InferenceE
     model
         .into_runnable_with_options(&opts)
         .map_err(tract_err("making the model runnable"))
+}
+
+/// Logs (debug, `GLIOEDGE_LOG=glioedge::inference=debug`) which matrix-multiply kernels tract
+/// picked for this CPU, with how many products use each — e.g. `arm64simd_mmm_f32_…` on the box,
+/// `fma_mmm_f32_…` on x86_64: the proof that the native SIMD path runs (tract itself only logs
+/// the CPU kind and kernel tiers).
+fn log_kernels(model: &TypedModel) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    use tract_linalg::mmm::MatMatMul;
+    use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
+    let mut kernels: BTreeMap<String, usize> = BTreeMap::new();
+    for node in model.nodes() {
+        if let Some(op) = node.op_as::<OptMatMul>() {
+            for k in &op.mmm {
+                *kernels
+                    .entry(MatMatMul::name(&**k).to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let list = kernels
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::debug!("tract matrix kernels selected: {list}");
 }
 
 impl Engine {
