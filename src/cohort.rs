@@ -26,7 +26,9 @@ use crate::fusion::package::{FittedTask, FittedTasks, TASKS_FORMAT};
 use crate::fusion::Nomogram;
 use crate::model::{write_file_atomic, write_manifest, FileEntry, FileRole, ModelPackage};
 use crate::pipeline::{inference_of, radiomics_in, PipelineError, Runtime, Stage};
-use crate::stats::report::{validate_scores, Excluded, ScoreInput, ValidateOptions, ValidationReport};
+use crate::stats::report::{
+    validate_scores, Excluded, ScoreInput, ValidateOptions, ValidationReport,
+};
 use crate::stats::table::Table;
 use crate::volume::mask::Roi;
 
@@ -218,7 +220,9 @@ impl CohortLabels {
     /// Reads a `labels.csv` with a `case_id` column and numeric 0/1 label columns.
     pub fn read(path: &Path) -> Result<CohortLabels, CohortError> {
         let t = Table::read(path).map_err(|e| input(e.to_string()))?;
-        let id = t.column_index("case_id").map_err(|e| input(e.to_string()))?;
+        let id = t
+            .column_index("case_id")
+            .map_err(|e| input(e.to_string()))?;
         let mut columns = Vec::new();
         let mut cols = Vec::new();
         for (j, name) in t.header.iter().enumerate() {
@@ -308,7 +312,8 @@ pub fn extract_case(
     sequences: &[Sequence],
 ) -> Result<CaseFeatures, PipelineError> {
     let files = CaseFiles::discover(dir).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
-    let study = load_study(&files, &rt.config).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
+    let study =
+        load_study(&files, &rt.config).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
     let missing: Vec<&str> = sequences
         .iter()
         .filter(|s| !study.images.contains_key(s))
@@ -386,7 +391,11 @@ fn folder_sha256(dir: &Path) -> Result<String, String> {
     let mut h = Sha256::new();
     for p in names {
         let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        h.update(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        h.update(
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(Sha256::digest(&bytes));
     }
@@ -489,10 +498,10 @@ pub fn extract_cohort(
 /// `dl_<seq>_…`).
 fn of_sequences(name: &str, sequences: &[String]) -> bool {
     sequences.iter().any(|s| {
-        name.strip_prefix("dl_")
-            .map_or_else(|| name.starts_with(&format!("{s}_")), |r| {
-                r.starts_with(&format!("{s}_"))
-            })
+        name.strip_prefix("dl_").map_or_else(
+            || name.starts_with(&format!("{s}_")),
+            |r| r.starts_with(&format!("{s}_")),
+        )
     })
 }
 

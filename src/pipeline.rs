@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::case::study::{load_study, GridRelation, Study};
 use crate::case::clinical::Clinical;
+use crate::case::study::{load_study, GridRelation, Study};
 use crate::case::{CaseFiles, Sequence};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
@@ -28,9 +28,9 @@ use crate::report::result::{
     TaskStatus, SCHEMA,
 };
 use crate::report::CaseOutput;
+use crate::volume::mask::Roi;
 use crate::volume::resample::as_closest_canonical;
 use crate::volume::StoredType;
-use crate::volume::mask::Roi;
 use crate::volume::Volume;
 use sha2::{Digest, Sha256};
 

@@ -57,8 +57,17 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     let cohort = t.join("cohort");
     ok(
         &glioedge(&[
-            "phantom", "--out", s(&cohort), "--cases", "20", "--seed", "11", "--grid", "raw",
-            "--task", "idh-ki67",
+            "phantom",
+            "--out",
+            s(&cohort),
+            "--cases",
+            "20",
+            "--seed",
+            "11",
+            "--grid",
+            "raw",
+            "--task",
+            "idh-ki67",
         ]),
         "phantom",
     );
@@ -66,8 +75,19 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     let cache = t.join("cache");
     let fit = |out: &Path| {
         glioedge(&[
-            "fit", "--cohort", s(&cohort), "--labels", s(&labels), "--task", "idh", "--seed",
-            "3", "--out", s(out), "--cache", s(&cache),
+            "fit",
+            "--cohort",
+            s(&cohort),
+            "--labels",
+            s(&labels),
+            "--task",
+            "idh",
+            "--seed",
+            "3",
+            "--out",
+            s(out),
+            "--cache",
+            s(&cache),
         ])
     };
     let a = t.join("pkg-a");
@@ -79,11 +99,13 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     let pkg = ModelPackage::open(&a).expect("the fitted package verifies");
     assert_eq!(pkg.manifest.version, "0.2.0");
     assert_eq!(pkg.manifest.sequences, ["t1c", "t2", "flair"]);
-    assert!(pkg.head("idh").expect("idh head").spec.fitted || {
-        // No deep feature survived the LASSO on 20 cases: the head stays a placeholder.
-        let r = std::fs::read_to_string(a.join("fit_report.json")).expect("report");
-        r.contains("\"head\": null")
-    });
+    assert!(
+        pkg.head("idh").expect("idh head").spec.fitted || {
+            // No deep feature survived the LASSO on 20 cases: the head stays a placeholder.
+            let r = std::fs::read_to_string(a.join("fit_report.json")).expect("report");
+            r.contains("\"head\": null")
+        }
+    );
     let fitted = load_fitted(&pkg).expect("tasks.json").expect("fitted");
     let idh = fitted.task("idh").expect("idh task");
     assert_eq!(idh.n, 20);
@@ -92,7 +114,10 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     let tasks_json = a.join("tasks.json");
     let original = std::fs::read(&tasks_json).expect("tasks.json");
     std::fs::write(&tasks_json, b"{}").expect("tamper");
-    assert!(ModelPackage::open(&a).is_err(), "a changed tasks.json is refused");
+    assert!(
+        ModelPackage::open(&a).is_err(),
+        "a changed tasks.json is refused"
+    );
     std::fs::write(&tasks_json, &original).expect("restore");
 
     // Deterministic: the same features and seed give the same bytes.
@@ -135,9 +160,14 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
         .iter()
         .map(|c| c["contribution"].as_f64().expect("contribution"))
         .sum();
-    assert!((base + sum - logit).abs() < 1e-9, "{base} + {sum} vs {logit}");
+    assert!(
+        (base + sum - logit).abs() < 1e-9,
+        "{base} + {sum} vs {logit}"
+    );
     assert!((1.0 / (1.0 + (-logit).exp()) - p).abs() < 1e-12);
-    assert!(t_idh["nomogram"]["variables"].as_array().is_some_and(|v| !v.is_empty()));
+    assert!(t_idh["nomogram"]["variables"]
+        .as_array()
+        .is_some_and(|v| !v.is_empty()));
     // The unfitted tasks still say why they have no number.
     for k in ["ki67", "tp_psp"] {
         let t = tasks.iter().find(|t| t["task"] == k).expect("task");
@@ -166,8 +196,19 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     let vout = t.join("validation");
     let stdout = ok(
         &glioedge(&[
-            "validate", "--cohort", s(&cohort), "--labels", s(&labels_b), "--model", s(&a),
-            "--out", s(&vout), "--bootstrap", "0", "--cache", s(&cache),
+            "validate",
+            "--cohort",
+            s(&cohort),
+            "--labels",
+            s(&labels_b),
+            "--model",
+            s(&a),
+            "--out",
+            s(&vout),
+            "--bootstrap",
+            "0",
+            "--cache",
+            s(&cache),
         ]),
         "validate --cohort",
     );
@@ -187,7 +228,10 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
             .unwrap_or_default()
             .to_string()
     };
-    assert!(reason("phantom-11-0001").contains("label missing"), "{excluded:?}");
+    assert!(
+        reason("phantom-11-0001").contains("label missing"),
+        "{excluded:?}"
+    );
     assert!(reason("phantom-11-0002").contains("failed"), "{excluded:?}");
     let names: Vec<&str> = m["scores"]
         .as_array()

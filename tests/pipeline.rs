@@ -116,10 +116,7 @@ fn check_case(case: &Path, id: &str, sequences: &[&str]) -> (tempfile::TempDir, 
             }
             Some("not_assessable") => {
                 assert!(t["probability"].is_null());
-                assert!(
-                    t["reason"].as_str().is_some_and(|r| !r.is_empty()),
-                    "{t}"
-                );
+                assert!(t["reason"].as_str().is_some_and(|r| !r.is_empty()), "{t}");
             }
             other => panic!("task status {other:?}: {t}"),
         }

@@ -43,7 +43,12 @@ struct Metrics<'a> {
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// CSV with one row per case.
-    #[arg(long, value_name = "FILE.csv", conflicts_with = "cohort", required_unless_present = "cohort")]
+    #[arg(
+        long,
+        value_name = "FILE.csv",
+        conflicts_with = "cohort",
+        required_unless_present = "cohort"
+    )]
     scores: Option<PathBuf>,
     /// Label column (0/1; rows with a missing label are left out and listed).
     #[arg(long, required_unless_present = "cohort")]
@@ -93,7 +98,9 @@ pub fn run(a: &ValidateArgs, config: &glioedge::config::Config) -> ExitCode {
         );
     }
     let (Some(scores), Some(label)) = (&a.scores, &a.label) else {
-        eprintln!("error: give --scores FILE --label COL --score COL…, or --cohort DIR --labels FILE");
+        eprintln!(
+            "error: give --scores FILE --label COL --score COL…, or --cohort DIR --labels FILE"
+        );
         return ExitCode::from(2);
     };
     validate_scores_cmd(&ScoresArgs {
@@ -278,7 +285,10 @@ pub fn write_validation(
     let mut files: Vec<(String, Vec<u8>)> = vec![
         ("metrics.json".into(), json),
         ("validation.csv".into(), report.csv().into_bytes()),
-        ("report.html".into(), report.html(&charts, source).into_bytes()),
+        (
+            "report.html".into(),
+            report.html(&charts, source).into_bytes(),
+        ),
     ];
     for (name, r) in &charts {
         files.push((format!("{name}.svg"), r.svg.clone().into_bytes()));

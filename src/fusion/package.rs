@@ -63,7 +63,9 @@ pub fn load_fitted(pkg: &ModelPackage) -> Result<Option<FittedTasks>, ModelError
     let Some(bytes) = pkg.read_verified(FileRole::Tasks)? else {
         return Ok(None);
     };
-    let path = pkg.path_of(FileRole::Tasks).unwrap_or_else(|| pkg.dir.clone());
+    let path = pkg
+        .path_of(FileRole::Tasks)
+        .unwrap_or_else(|| pkg.dir.clone());
     let t: FittedTasks = serde_json::from_slice(&bytes).map_err(|e| ModelError::Manifest {
         path: path.clone(),
         message: e.to_string(),

@@ -659,9 +659,8 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), ModelError>
         path: dir.join("manifest.toml"),
         message: e.to_string(),
     })?;
-    let text = format!(
-        "# glioedge model package manifest. Checked by `glioedge model verify`.\n{body}"
-    );
+    let text =
+        format!("# glioedge model package manifest. Checked by `glioedge model verify`.\n{body}");
     write_file_atomic(&dir.join("manifest.toml"), text.as_bytes())?;
     let sum = format!("{}  manifest.toml\n", sha256_hex(text.as_bytes()));
     write_file_atomic(&dir.join("manifest.sha256"), sum.as_bytes())
