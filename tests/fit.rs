@@ -137,8 +137,21 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     // `run` with the fitted package: a training case is assessed, SHAP sums to the logit.
     let case = cohort.join("phantom-11-0000");
     let out = t.join("results");
+    // The fit used int8 deep features; `auto` could pick f32 and move a training case's
+    // DL-score past the edge of its own training range.
+    let config = t.join("int8.toml");
+    std::fs::write(&config, "[inference]\nprecision = \"int8\"\n").expect("config");
     let stdout = ok(
-        &glioedge(&["run", s(&case), "--model", s(&a), "--out", s(&out)]),
+        &glioedge(&[
+            "--config",
+            s(&config),
+            "run",
+            s(&case),
+            "--model",
+            s(&a),
+            "--out",
+            s(&out),
+        ]),
         "run",
     );
     assert!(stdout.contains("DEMO MODEL"), "{stdout}");
