@@ -291,7 +291,7 @@ pub fn morph(roi: &Roi, grow: bool) -> Roi {
                 ];
                 let me = at(i, j, k);
                 out[i + nx * (j + ny * k)] = if grow {
-                    me || n.iter().any(|v| *v == Some(true))
+                    me || n.contains(&Some(true))
                 } else {
                     me && n.iter().all(|v| *v == Some(true))
                 };
@@ -1052,6 +1052,12 @@ pub struct TaskValidation {
     pub report: ValidationReport,
 }
 
+/// Labels, per-model probabilities and the cases left out, of one task.
+pub type TaskScores = (Vec<f64>, Vec<ScoreInput>, Vec<Excluded>);
+
+/// A task's validation with the labels and scores it was computed from (for the charts).
+pub type ValidatedTask = (TaskValidation, Vec<f64>, Vec<ScoreInput>);
+
 /// Labels and scores of a task for [`validate_cohort`]: per model the probabilities of the
 /// cases every model can assess; failed cases and cases without a label are in `excluded`.
 pub fn task_scores(
@@ -1060,7 +1066,7 @@ pub fn task_scores(
     failed: &[FailedCase],
     labels: &CohortLabels,
     sequences: &[String],
-) -> Result<(Vec<f64>, Vec<ScoreInput>, Vec<Excluded>), CohortError> {
+) -> Result<TaskScores, CohortError> {
     let def = TASK_DEFS
         .iter()
         .find(|d| d.key == fitted.task)
@@ -1101,7 +1107,7 @@ pub fn validate_cohort(
     failed: &[FailedCase],
     labels: &CohortLabels,
     opts: &ValidateOptions,
-) -> Result<Vec<(TaskValidation, Vec<f64>, Vec<ScoreInput>)>, CohortError> {
+) -> Result<Vec<ValidatedTask>, CohortError> {
     let mut out = Vec::new();
     let opts = ValidateOptions {
         compare_last: true,
