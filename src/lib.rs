@@ -19,6 +19,7 @@
 
 pub mod board;
 pub mod case;
+pub mod cohort;
 pub mod config;
 pub mod error;
 pub mod fusion;

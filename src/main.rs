@@ -47,8 +47,11 @@ enum Command {
     /// Run the appliance: watch the spool's inbox, process each case exactly once, serve the
     /// status page (127.0.0.1:8080 by default). Stops gracefully on SIGTERM.
     Serve,
-    /// Validate labelled scores (AUC + DeLong, calibration, decision curve, NRI) into a folder.
+    /// Validate labelled scores, or a fitted package on a labelled cohort (AUC + DeLong,
+    /// calibration, decision curve, NRI) into a folder.
     Validate(commands::validate::ValidateArgs),
+    /// Fit a model package's signatures, heads and nomograms on a labelled cohort.
+    Fit(commands::fit::FitArgs),
     /// Generate a deterministic synthetic labelled cohort (or preview one case as a PNG).
     Phantom(commands::phantom::PhantomArgs),
     /// Model packages: show (`info`) or check (`verify`) one.
@@ -94,7 +97,8 @@ fn main() -> ExitCode {
         Command::Features(args) => commands::features::run(&args, &config),
         Command::Run(args) => commands::run::run(&args, &config),
         Command::Serve => commands::serve::serve(&config),
-        Command::Validate(args) => commands::validate::run(&args),
+        Command::Validate(args) => commands::validate::run(&args, &config),
+        Command::Fit(args) => commands::fit::fit(&args, &config),
         Command::Phantom(args) => commands::phantom::phantom(args, &config),
         Command::Model(a) => commands::model::model(a, &config),
         Command::Bench(a) => commands::model::bench(a, &config),

@@ -11,10 +11,13 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::case::clinical::Clinical;
 use crate::case::study::{load_study, GridRelation, Study};
 use crate::case::{CaseFiles, Sequence};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
+use crate::fusion::package::{load_fitted, FittedTasks};
+use crate::fusion::{assess, TaskLabels};
 use crate::inference::{Engine, EngineOptions};
 use crate::model::ModelPackage;
 use crate::radiomics::provider::PyRadiomicsFilters;
@@ -25,6 +28,7 @@ use crate::report::result::{
     TaskStatus, SCHEMA,
 };
 use crate::report::CaseOutput;
+use crate::volume::mask::Roi;
 use crate::volume::resample::as_closest_canonical;
 use crate::volume::StoredType;
 use crate::volume::Volume;
@@ -74,12 +78,23 @@ pub struct PipelineError {
 }
 
 impl PipelineError {
-    fn from_err<E: Classify + std::fmt::Display>(stage: Stage, e: E) -> PipelineError {
+    /// A classified error at `stage`.
+    pub fn from_err<E: Classify + std::fmt::Display>(stage: Stage, e: E) -> PipelineError {
         PipelineError {
             stage,
             kind: e.kind(),
             message: e.to_string(),
             hint: e.hint(),
+        }
+    }
+
+    /// Bad input at `stage`.
+    pub fn bad_input(stage: Stage, message: impl Into<String>) -> PipelineError {
+        PipelineError {
+            stage,
+            kind: ErrorKind::BadInput,
+            message: message.into(),
+            hint: None,
         }
     }
 
@@ -226,6 +241,8 @@ pub struct Runtime {
     pub engine: Engine,
     /// sha256 of the package manifest (which lists the sha256 of every file).
     pub manifest_sha256: String,
+    /// The package's fitted tasks (`tasks.json`), if it has been fitted.
+    pub fitted: Option<FittedTasks>,
 }
 
 impl Runtime {
@@ -233,9 +250,23 @@ impl Runtime {
     /// once (timing both precisions when the configuration says `auto`) and the radiomics
     /// settings (PyRadiomics defaults: original image, bin width 25).
     pub fn load(config: Config, model: Option<&Path>) -> Result<Runtime, PipelineError> {
+        Runtime::load_with(config, model, None)
+    }
+
+    /// As [`Runtime::load`], but the network runs on `sequences` instead of the ones the
+    /// manifest names (for extracting a cohort's features before a fit).
+    pub fn load_with(
+        config: Config,
+        model: Option<&Path>,
+        sequences: Option<&[String]>,
+    ) -> Result<Runtime, PipelineError> {
         let dir = model.map_or_else(|| config.inference.model.clone(), Path::to_path_buf);
-        let package =
+        let mut package =
             ModelPackage::open(&dir).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
+        let fitted = load_fitted(&package).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
+        if let Some(seqs) = sequences {
+            package.manifest.sequences = seqs.to_vec();
+        }
         let manifest_path = dir.join("manifest.toml");
         let manifest_sha256 = std::fs::read(&manifest_path)
             .map(|b| hex::encode(Sha256::digest(&b)))
@@ -256,6 +287,7 @@ impl Runtime {
             params: Params::default(),
             engine,
             manifest_sha256,
+            fitted,
         })
     }
 
@@ -284,14 +316,30 @@ const TASKS: [(&str, &str, &str, &str); 3] = [
     ),
 ];
 
-/// The task results. A package carries fitted signatures and nomograms only once
-/// `glioedge fit` has been run on a cohort; until then every task is "not assessable" and says
-/// why, rather than showing a number from unfitted weights.
-fn tasks_of(rt: &Runtime) -> Vec<TaskResult> {
+/// The task results: each fitted nomogram of the package applied to the case (probability,
+/// class, rad-score, DL-score, SHAP, points — or "not assessable" with the reason when an
+/// input is missing or out of the training range). A package carries fitted nomograms only
+/// once `glioedge fit` has been run on a cohort; until then the task is "not assessable" and
+/// says why, rather than showing a number from unfitted weights.
+pub fn tasks_of(
+    rt: &Runtime,
+    features: &BTreeMap<String, f64>,
+    clinical: Option<&Clinical>,
+) -> Vec<TaskResult> {
     let pkg = rt.engine.package();
     TASKS
         .iter()
         .map(|(task, title, pos, neg)| {
+            let labels = TaskLabels {
+                title: (*title).into(),
+                positive: (*pos).into(),
+                negative: (*neg).into(),
+            };
+            if let Some(fitted) = rt.fitted.as_ref().and_then(|f| f.task(task)) {
+                let lookup = |name: &str| clinical.and_then(|c| c.numeric(name));
+                return assess(&fitted.nomogram, features, &lookup)
+                    .task_result(&fitted.nomogram, &labels);
+            }
             let head = pkg.head(task);
             let reason = match head {
                 Some(h) if !h.spec.fitted => format!(
@@ -307,9 +355,9 @@ fn tasks_of(rt: &Runtime) -> Vec<TaskResult> {
             };
             TaskResult {
                 task: (*task).into(),
-                title: (*title).into(),
-                positive_label: (*pos).into(),
-                negative_label: (*neg).into(),
+                title: labels.title,
+                positive_label: labels.positive,
+                negative_label: labels.negative,
                 status: TaskStatus::NotAssessable,
                 reason: Some(reason),
                 probability: None,
@@ -336,11 +384,14 @@ pub struct RadiomicsOutput {
 
 /// The ROI as a 0/1 label volume on the study grid.
 fn roi_volume(study: &Study, stage: Stage) -> Result<Volume, PipelineError> {
+    roi_volume_of(study, &study.roi, stage)
+}
+
+/// `roi` as a 0/1 label volume on the study grid.
+fn roi_volume_of(study: &Study, roi: &Roi, stage: Stage) -> Result<Volume, PipelineError> {
     Volume::new(
         study.grid,
-        study
-            .roi
-            .inside
+        roi.inside
             .iter()
             .map(|&b| if b { 1.0 } else { 0.0 })
             .collect(),
@@ -384,13 +435,25 @@ pub fn inference_of(study: &Study, rt: &Runtime) -> Result<DeepOutput, PipelineE
 
 /// Radiomics per sequence on the co-gridded study, inside the study's ROI.
 pub fn radiomics_of(study: &Study, rt: &Runtime) -> Result<RadiomicsOutput, PipelineError> {
-    let mask = roi_volume(study, Stage::Radiomics)?;
+    radiomics_in(study, &study.roi, None, rt)
+}
+
+/// Radiomics inside `roi` (on the study grid) of the study's sequences, or of those among
+/// `only` (for the perturbed ROIs of a fit's reproducibility filter).
+pub fn radiomics_in(
+    study: &Study,
+    roi: &Roi,
+    only: Option<&[Sequence]>,
+    rt: &Runtime,
+) -> Result<RadiomicsOutput, PipelineError> {
+    let mask = roi_volume_of(study, roi, Stage::Radiomics)?;
     // The study's ROI already is the configured label selection, as label 1.
     let mut params = rt.params.clone();
     params.settings.label = 1;
     let per_seq: Vec<_> = study
         .images
         .par_iter()
+        .filter(|(seq, _)| only.is_none_or(|o| o.contains(*seq)))
         .map(|(seq, image)| {
             let filters = PyRadiomicsFilters {
                 pixel: study
@@ -439,7 +502,11 @@ pub fn run_case(
         features: deep,
         gradcam,
     } = timer.run(Stage::Inference, progress, || inference_of(&study, rt))?;
-    let tasks = timer.run(Stage::Fusion, progress, || Ok(tasks_of(rt)))?;
+    let mut features = radiomics.features.clone();
+    features.extend(deep);
+    let tasks = timer.run(Stage::Fusion, progress, || {
+        Ok(tasks_of(rt, &features, study.clinical.as_ref()))
+    })?;
     let overlays = timer.run(Stage::Report, progress, || overlays_of(&study, &gradcam))?;
     let mut warnings = study.warnings.clone();
     for (k, why) in &radiomics.missing {
@@ -461,8 +528,6 @@ pub fn run_case(
         warnings,
         timings: timer.timings,
     };
-    let mut features = radiomics.features;
-    features.extend(deep);
     Ok(CaseOutput {
         result,
         features,

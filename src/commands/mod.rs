@@ -1,6 +1,7 @@
 //! Subcommand bodies: each turns library results into output and an exit code.
 
 pub mod features;
+pub mod fit;
 pub mod model;
 pub mod run;
 pub mod serve;

@@ -35,17 +35,40 @@ struct Metrics<'a> {
 /// and for probabilities Hosmer–Lemeshow, calibration slope/intercept, Brier and the decision
 /// curve; per later score: paired DeLong test and NRI over the first. Writes metrics.json,
 /// validation.csv, ROC/calibration/decision-curve plots (SVG, PNG) and report.html into --out.
+///
+/// With `--cohort DIR --labels labels.csv [--model PKG]` instead: runs the feature extraction
+/// on every case and, per fitted task of the package, the seeds' table of the clinical-only
+/// model, rad-score, DL-score and nomogram (comparisons: the nomogram against each), into
+/// `--out/<task>/`, with `--out/metrics.json` over all tasks.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// CSV with one row per case.
-    #[arg(long, value_name = "FILE.csv")]
-    scores: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE.csv",
+        conflicts_with = "cohort",
+        required_unless_present = "cohort"
+    )]
+    scores: Option<PathBuf>,
     /// Label column (0/1; rows with a missing label are left out and listed).
-    #[arg(long)]
-    label: String,
+    #[arg(long, required_unless_present = "cohort")]
+    label: Option<String>,
     /// Score column (repeat; the first is the reference of the comparisons).
-    #[arg(long = "score", required = true)]
+    #[arg(long = "score", required_unless_present = "cohort")]
     score: Vec<String>,
+    /// A cohort folder of case folders (instead of --scores).
+    #[arg(long, value_name = "DIR", requires = "labels")]
+    cohort: Option<PathBuf>,
+    /// `labels.csv` of the cohort (case_id, idh_mutant, ki67_high, post_treatment,
+    /// true_progression).
+    #[arg(long, value_name = "FILE.csv")]
+    labels: Option<PathBuf>,
+    /// Fitted model package (default: the configured one).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Keep each case's extracted features here and reuse them.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
     /// Case-id column (default `id` if present, else row numbers).
     #[arg(long)]
     id: Option<String>,
@@ -61,10 +84,28 @@ pub struct ValidateArgs {
 }
 
 /// Runs `glioedge validate`.
-pub fn run(a: &ValidateArgs) -> ExitCode {
+pub fn run(a: &ValidateArgs, config: &glioedge::config::Config) -> ExitCode {
+    if let (Some(cohort), Some(labels)) = (&a.cohort, &a.labels) {
+        return crate::commands::fit::validate_cohort_cmd(
+            cohort,
+            labels,
+            a.model.as_deref(),
+            a.cache.as_deref(),
+            &a.out,
+            a.bootstrap,
+            a.seed,
+            config,
+        );
+    }
+    let (Some(scores), Some(label)) = (&a.scores, &a.label) else {
+        eprintln!(
+            "error: give --scores FILE --label COL --score COL…, or --cohort DIR --labels FILE"
+        );
+        return ExitCode::from(2);
+    };
     validate_scores_cmd(&ScoresArgs {
-        file: &a.scores,
-        label: &a.label,
+        file: scores,
+        label,
         scores: &a.score,
         id: a.id.as_deref(),
         out: &a.out,
@@ -163,13 +204,6 @@ pub fn validate_scores_cmd(a: &ScoresArgs<'_>) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e, format!("{}: {e}", a.file.display())),
     };
-    let charts = match report.charts(&y, &inputs) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: cannot draw the charts: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let source = a.file.display().to_string();
     let metrics = Metrics {
         glioedge_version: glioedge::VERSION,
@@ -177,36 +211,8 @@ pub fn validate_scores_cmd(a: &ScoresArgs<'_>) -> ExitCode {
         score_columns: a.scores,
         report: &report,
     };
-    let json = match serde_json::to_vec_pretty(&metrics) {
-        Ok(mut j) => {
-            j.push(b'\n');
-            j
-        }
-        Err(e) => {
-            eprintln!("error: cannot render metrics.json: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = std::fs::create_dir_all(a.out) {
-        eprintln!("error: cannot create '{}': {e}", a.out.display());
-        return ExitCode::from(1);
-    }
-    let mut files: Vec<(String, Vec<u8>)> = vec![
-        ("metrics.json".into(), json),
-        ("validation.csv".into(), report.csv().into_bytes()),
-        (
-            "report.html".into(),
-            report.html(&charts, &source).into_bytes(),
-        ),
-    ];
-    for (name, r) in &charts {
-        files.push((format!("{name}.svg"), r.svg.clone().into_bytes()));
-        files.push((format!("{name}.png"), r.png.clone()));
-    }
-    for (name, bytes) in &files {
-        if let Err(e) = write_atomic(&a.out.join(name), bytes) {
-            return fail(&e, e.to_string());
-        }
+    if let Err(code) = write_validation(a.out, &report, &y, &inputs, &source, &metrics) {
+        return code;
     }
     println!(
         "{}: {} cases ({} positive), {} left out",
@@ -215,15 +221,22 @@ pub fn validate_scores_cmd(a: &ScoresArgs<'_>) -> ExitCode {
         report.n_positive,
         report.excluded.len()
     );
+    print_table(&report);
+    println!("written to {}", a.out.display());
+    ExitCode::SUCCESS
+}
+
+/// Prints the table of a report.
+pub fn print_table(report: &glioedge::stats::report::ValidationReport) {
     println!(
-        "{:<20} {:>22} {:>6} {:>6} {:>6} {:>10} {:>8} {:>7}",
-        "score", "AUC (95% CI)", "sens", "spec", "acc", "DeLong p", "HL p", "Brier"
+        "{:<20} {:>22} {:>6} {:>6} {:>6} {:>10} {:>8} {:>7} {:>8}",
+        "score", "AUC (95% CI)", "sens", "spec", "acc", "DeLong p", "HL p", "Brier", "NRI"
     );
     for m in &report.scores {
         let cmp = report.comparison_for(&m.name);
         let cal = m.calibration.as_ref();
         println!(
-            "{:<20} {:>22} {:>6.3} {:>6.3} {:>6.3} {:>10} {:>8} {:>7}",
+            "{:<20} {:>22} {:>6.3} {:>6.3} {:>6.3} {:>10} {:>8} {:>7} {:>8}",
             m.name,
             format!("{:.3} ({:.3}-{:.3})", m.roc.auc, m.roc.ci[0], m.roc.ci[1]),
             m.operating_point.sensitivity,
@@ -233,8 +246,58 @@ pub fn validate_scores_cmd(a: &ScoresArgs<'_>) -> ExitCode {
             cal.and_then(|c| c.hosmer_lemeshow.as_ref())
                 .map_or("-".into(), |h| format!("{:.3}", h.p)),
             cal.map_or("-".into(), |c| format!("{:.4}", c.brier)),
+            cmp.and_then(|c| c.nri.as_ref())
+                .map_or("-".into(), |n| format!("{:.3}", n.categorical)),
         );
     }
-    println!("written to {}", a.out.display());
-    ExitCode::SUCCESS
+}
+
+/// Writes metrics.json (`metrics`), validation.csv, report.html and the charts into `out`.
+pub fn write_validation(
+    out: &Path,
+    report: &glioedge::stats::report::ValidationReport,
+    y: &[f64],
+    inputs: &[ScoreInput],
+    source: &str,
+    metrics: &impl Serialize,
+) -> Result<(), ExitCode> {
+    let charts = match report.charts(y, inputs) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot draw the charts: {e}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    let json = match serde_json::to_vec_pretty(metrics) {
+        Ok(mut j) => {
+            j.push(b'\n');
+            j
+        }
+        Err(e) => {
+            eprintln!("error: cannot render metrics.json: {e}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("error: cannot create '{}': {e}", out.display());
+        return Err(ExitCode::from(1));
+    }
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("metrics.json".into(), json),
+        ("validation.csv".into(), report.csv().into_bytes()),
+        (
+            "report.html".into(),
+            report.html(&charts, source).into_bytes(),
+        ),
+    ];
+    for (name, r) in &charts {
+        files.push((format!("{name}.svg"), r.svg.clone().into_bytes()));
+        files.push((format!("{name}.png"), r.png.clone()));
+    }
+    for (name, bytes) in &files {
+        if let Err(e) = write_atomic(&out.join(name), bytes) {
+            return Err(fail(&e, e.to_string()));
+        }
+    }
+    Ok(())
 }

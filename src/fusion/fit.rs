@@ -680,21 +680,49 @@ pub fn cohort_scores(
     labels: &[Option<f64>],
     clinical: &ClinicalTable,
 ) -> (Vec<f64>, Vec<ScoreInput>, Vec<Excluded>) {
+    let sigs: Vec<Signature> = report
+        .signatures
+        .iter()
+        .map(|s| s.signature.clone())
+        .collect();
+    let models = validation_models(
+        &report.task,
+        report.clinical_model.as_ref(),
+        &sigs,
+        &report.nomogram,
+    );
+    models_scores(&models, table, labels, clinical)
+}
+
+/// The models of the validation table: the clinical-only model, each signature as its own
+/// logistic model, the nomogram last.
+pub fn validation_models(
+    task: &str,
+    clinical_model: Option<&Nomogram>,
+    signatures: &[Signature],
+    nomogram: &Nomogram,
+) -> Vec<(String, Nomogram)> {
     let mut models: Vec<(String, Nomogram)> = Vec::new();
-    if let Some(c) = &report.clinical_model {
+    if let Some(c) = clinical_model {
         models.push(("clinical".into(), c.clone()));
     }
-    for s in &report.signatures {
-        let mut head = Nomogram::head(
-            &report.task,
-            s.signature.clone(),
-            [f64::NEG_INFINITY, f64::INFINITY],
-            0.5,
-        );
+    for s in signatures {
+        let mut head = Nomogram::head(task, s.clone(), [f64::NEG_INFINITY, f64::INFINITY], 0.5);
         head.task = s.name.clone();
         models.push((s.name.clone(), head));
     }
-    models.push(("nomogram".into(), report.nomogram.clone()));
+    models.push(("nomogram".into(), nomogram.clone()));
+    models
+}
+
+/// Probabilities of `models` on every labelled case that all of them can assess (see
+/// [`cohort_scores`]).
+pub fn models_scores(
+    models: &[(String, Nomogram)],
+    table: &FeatureTable,
+    labels: &[Option<f64>],
+    clinical: &ClinicalTable,
+) -> (Vec<f64>, Vec<ScoreInput>, Vec<Excluded>) {
     let mut y = Vec::new();
     let mut scores: Vec<ScoreInput> = models
         .iter()
@@ -736,7 +764,7 @@ pub fn cohort_scores(
                 .and_then(|j| clinical.values[j].get(i).copied().flatten())
         };
         let mut row = Vec::with_capacity(models.len());
-        for (name, m) in &models {
+        for (name, m) in models {
             match assess(m, &features, &lookup) {
                 Assessment::Assessed(a) => row.push(a.probability),
                 Assessment::NotAssessable(e) => {

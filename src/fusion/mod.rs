@@ -17,6 +17,7 @@
 //! baseline logit. [`fit`] builds these objects from a feature table.
 
 pub mod fit;
+pub mod package;
 
 use std::collections::BTreeMap;
 

@@ -231,6 +231,28 @@ pub enum FileRole {
     Goldens,
     /// Golden inputs (raw little-endian f32).
     GoldenInputs,
+    /// Fitted signatures and nomograms per task (JSON, written by `glioedge fit`).
+    Tasks,
+    /// The fit report (JSON).
+    FitReport,
+    /// The fit report for people (Markdown).
+    FitReportText,
+}
+
+impl FileRole {
+    /// Name as in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileRole::Model => "model",
+            FileRole::FinalNorm => "final_norm",
+            FileRole::Heads => "heads",
+            FileRole::Goldens => "goldens",
+            FileRole::GoldenInputs => "golden_inputs",
+            FileRole::Tasks => "tasks",
+            FileRole::FitReport => "fit_report",
+            FileRole::FitReportText => "fit_report_text",
+        }
+    }
 }
 
 /// `[[files]]`.
@@ -437,13 +459,7 @@ impl ModelPackage {
                     got,
                 });
             }
-            let role = match f.role {
-                FileRole::Model => "model",
-                FileRole::FinalNorm => "final_norm",
-                FileRole::Heads => "heads",
-                FileRole::Goldens => "goldens",
-                FileRole::GoldenInputs => "golden_inputs",
-            };
+            let role = f.role.name();
             if by_role.insert(role, f).is_some() {
                 return Err(invalid(format!("more than one file with role {role}")));
             }
@@ -575,6 +591,25 @@ impl ModelPackage {
         Ok(out)
     }
 
+    /// The bytes of the file with `role`, read again and re-checked against the manifest;
+    /// `None` when the package has no such file.
+    pub fn read_verified(&self, role: FileRole) -> Result<Option<Vec<u8>>, ModelError> {
+        let Some(entry) = self.file(role) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(&entry.path);
+        let bytes = read_limited(&path, MAX_JSON_BYTES)?;
+        let got = sha256_hex(&bytes);
+        if got != entry.sha256.to_ascii_lowercase() {
+            return Err(ModelError::Checksum {
+                path,
+                expected: entry.sha256.clone(),
+                got,
+            });
+        }
+        Ok(Some(bytes))
+    }
+
     /// Path of a packaged file by role.
     pub fn path_of(&self, role: FileRole) -> Option<PathBuf> {
         self.file(role).map(|f| self.dir.join(&f.path))
@@ -584,4 +619,49 @@ impl ModelPackage {
     pub fn head(&self, name: &str) -> Option<&Head> {
         self.heads.iter().find(|h| h.spec.name == name)
     }
+}
+
+/// Writes `bytes` to `path` through a temporary name in the same folder and a rename.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    res.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        ModelError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Recomputes the size and sha256 of every file `manifest` lists (inside `dir`), then writes
+/// `manifest.toml` and `manifest.sha256` — what `models/tools/rehash.py` does, so that
+/// `glioedge fit` writes a complete, verifiable package by itself.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), ModelError> {
+    let mut m = manifest.clone();
+    for f in &mut m.files {
+        let path = dir.join(&f.path);
+        let bytes = read_limited(&path, MAX_MODEL_BYTES)?;
+        f.bytes = bytes.len() as u64;
+        f.sha256 = sha256_hex(&bytes);
+    }
+    let body = toml::to_string(&m).map_err(|e| ModelError::Manifest {
+        path: dir.join("manifest.toml"),
+        message: e.to_string(),
+    })?;
+    let text =
+        format!("# glioedge model package manifest. Checked by `glioedge model verify`.\n{body}");
+    write_file_atomic(&dir.join("manifest.toml"), text.as_bytes())?;
+    let sum = format!("{}  manifest.toml\n", sha256_hex(text.as_bytes()));
+    write_file_atomic(&dir.join("manifest.sha256"), sum.as_bytes())
 }
