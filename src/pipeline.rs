@@ -273,10 +273,20 @@ impl Runtime {
             .map_err(|e| {
                 PipelineError::internal(Stage::Load, format!("{}: {e}", manifest_path.display()))
             })?;
+        // A fitted package's scores hold only for deep features of the precision it was
+        // fitted with (int8 and f32 features differ by more than rounding): `auto` takes that
+        // one; an explicit other choice leaves the tasks not assessable (see `tasks_of`).
+        let precision = match (config.inference.precision, fitted.as_ref()) {
+            (crate::inference::Precision::Auto, Some(f)) => {
+                crate::inference::Precision::from_name(&f.precision)
+                    .unwrap_or(crate::inference::Precision::Auto)
+            }
+            (p, _) => p,
+        };
         let engine = Engine::load(
             &package,
             EngineOptions {
-                precision: config.inference.precision,
+                precision,
                 threads: config.inference.threads,
                 ..EngineOptions::default()
             },
@@ -336,6 +346,17 @@ pub fn tasks_of(
                 negative: (*neg).into(),
             };
             if let Some(fitted) = rt.fitted.as_ref().and_then(|f| f.task(task)) {
+                let ran = rt.engine.precision().name();
+                let fitted_with = rt.fitted.as_ref().map_or("", |f| f.precision.as_str());
+                if ran != fitted_with {
+                    let mut r = not_assessable(&labels, task);
+                    r.reason = Some(format!(
+                        "the {task} model was fitted on {fitted_with} deep features but this \
+                         run computed {ran} features (set [inference] precision = \
+                         \"{fitted_with}\" or \"auto\")"
+                    ));
+                    return r;
+                }
                 let lookup = |name: &str| clinical.and_then(|c| c.numeric(name));
                 return assess(&fitted.nomogram, features, &lookup)
                     .task_result(&fitted.nomogram, &labels);
@@ -353,23 +374,30 @@ pub fn tasks_of(
                     pkg.manifest.name
                 ),
             };
-            TaskResult {
-                task: (*task).into(),
-                title: labels.title,
-                positive_label: labels.positive,
-                negative_label: labels.negative,
-                status: TaskStatus::NotAssessable,
-                reason: Some(reason),
-                probability: None,
-                positive: None,
-                threshold: 0.5,
-                rad_score: None,
-                dl_score: None,
-                nomogram: None,
-                shap: None,
-            }
+            let mut r = not_assessable(&labels, task);
+            r.reason = Some(reason);
+            r
         })
         .collect()
+}
+
+/// A task result with no number in it (the caller sets the reason).
+fn not_assessable(labels: &TaskLabels, task: &str) -> TaskResult {
+    TaskResult {
+        task: task.into(),
+        title: labels.title.clone(),
+        positive_label: labels.positive.clone(),
+        negative_label: labels.negative.clone(),
+        status: TaskStatus::NotAssessable,
+        reason: None,
+        probability: None,
+        positive: None,
+        threshold: 0.5,
+        rad_score: None,
+        dl_score: None,
+        nomogram: None,
+        shap: None,
+    }
 }
 
 /// Radiomics of every sequence: `<sequence>_<PyRadiomics name>` → value, plus the names of

@@ -97,7 +97,10 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
 
     // A complete, verifiable package with the fitted task and heads.
     let pkg = ModelPackage::open(&a).expect("the fitted package verifies");
-    assert_eq!(pkg.manifest.version, "0.2.0");
+    // A new version of the package it was fitted from (the bundled one by default).
+    let base = ModelPackage::open(&repo_root().join("models/demo-convnext-tiny"))
+        .expect("the bundled package verifies");
+    assert_ne!(pkg.manifest.version, base.manifest.version);
     assert_eq!(pkg.manifest.sequences, ["t1c", "t2", "flair"]);
     assert!(
         pkg.head("idh").expect("idh head").spec.fitted || {
@@ -256,4 +259,8 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     for f in ["idh/validation.csv", "idh/report.html", "metrics.json"] {
         assert!(vout.join(f).is_file(), "{f}");
     }
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
