@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use glioedge::case::study::load_study;
-use glioedge::case::{CaseFiles, Sequence};
+use glioedge::case::CaseFiles;
 use glioedge::config::Config;
 use glioedge::inference::{
     argmax, cosine, gradcam, pearson, BackboneOutput, Engine, EngineOptions, Precision,
