@@ -24,8 +24,7 @@ use crate::radiomics::provider::PyRadiomicsFilters;
 use crate::radiomics::{extract, Params};
 use crate::report::overlay::{self, Overlay};
 use crate::report::result::{
-    CaseResult, InputFile, ModelSummary, QualityFlags, Software, StageTiming, TaskResult,
-    TaskStatus, SCHEMA,
+    CaseResult, InputFile, ModelSummary, QualityFlags, Software, StageTiming, TaskResult, SCHEMA,
 };
 use crate::report::CaseOutput;
 use crate::volume::mask::Roi;
@@ -349,13 +348,15 @@ pub fn tasks_of(
                 let ran = rt.engine.precision().name();
                 let fitted_with = rt.fitted.as_ref().map_or("", |f| f.precision.as_str());
                 if ran != fitted_with {
-                    let mut r = not_assessable(&labels, task);
-                    r.reason = Some(format!(
-                        "the {task} model was fitted on {fitted_with} deep features but this \
+                    return labels.not_assessable(
+                        task,
+                        fitted.nomogram.threshold,
+                        format!(
+                            "the {task} model was fitted on {fitted_with} deep features but this \
                          run computed {ran} features (set [inference] precision = \
                          \"{fitted_with}\" or \"auto\")"
-                    ));
-                    return r;
+                        ),
+                    );
                 }
                 let lookup = |name: &str| clinical.and_then(|c| c.numeric(name));
                 return assess(&fitted.nomogram, features, &lookup)
@@ -374,30 +375,9 @@ pub fn tasks_of(
                     pkg.manifest.name
                 ),
             };
-            let mut r = not_assessable(&labels, task);
-            r.reason = Some(reason);
-            r
+            labels.not_assessable(task, 0.5, reason)
         })
         .collect()
-}
-
-/// A task result with no number in it (the caller sets the reason).
-fn not_assessable(labels: &TaskLabels, task: &str) -> TaskResult {
-    TaskResult {
-        task: task.into(),
-        title: labels.title.clone(),
-        positive_label: labels.positive.clone(),
-        negative_label: labels.negative.clone(),
-        status: TaskStatus::NotAssessable,
-        reason: None,
-        probability: None,
-        positive: None,
-        threshold: 0.5,
-        rad_score: None,
-        dl_score: None,
-        nomogram: None,
-        shap: None,
-    }
 }
 
 /// Radiomics of every sequence: `<sequence>_<PyRadiomics name>` → value, plus the names of

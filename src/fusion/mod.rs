@@ -182,25 +182,32 @@ pub struct TaskLabels {
     pub negative: String,
 }
 
-impl Assessment {
-    /// The `result.json` block of this assessment (`rad_score` / `dl_score` filled from the
-    /// signatures of those names).
-    pub fn task_result(&self, nomogram: &Nomogram, labels: &TaskLabels) -> TaskResult {
-        let mut r = TaskResult {
-            task: nomogram.task.clone(),
-            title: labels.title.clone(),
-            positive_label: labels.positive.clone(),
-            negative_label: labels.negative.clone(),
+impl TaskLabels {
+    /// A `result.json` task block with no number in it: not assessable for `reason`.
+    pub fn not_assessable(&self, task: &str, threshold: f64, reason: String) -> TaskResult {
+        TaskResult {
+            task: task.into(),
+            title: self.title.clone(),
+            positive_label: self.positive.clone(),
+            negative_label: self.negative.clone(),
             status: TaskStatus::NotAssessable,
-            reason: None,
+            reason: Some(reason),
             probability: None,
             positive: None,
-            threshold: nomogram.threshold,
+            threshold,
             rad_score: None,
             dl_score: None,
             nomogram: None,
             shap: None,
-        };
+        }
+    }
+}
+
+impl Assessment {
+    /// The `result.json` block of this assessment (`rad_score` / `dl_score` filled from the
+    /// signatures of those names).
+    pub fn task_result(&self, nomogram: &Nomogram, labels: &TaskLabels) -> TaskResult {
+        let mut r = labels.not_assessable(&nomogram.task, nomogram.threshold, String::new());
         match self {
             Assessment::NotAssessable(e) => r.reason = Some(e.reason.clone()),
             Assessment::Assessed(a) => {

@@ -540,6 +540,25 @@ impl ModelPackage {
         self.manifest.files.iter().find(|f| f.role == role)
     }
 
+    /// A listed file's bytes (at most `limit`), checked against its manifest sha256.
+    fn read_checked(
+        &self,
+        entry: &FileEntry,
+        limit: u64,
+    ) -> Result<(PathBuf, Vec<u8>), ModelError> {
+        let path = self.dir.join(&entry.path);
+        let bytes = read_limited(&path, limit)?;
+        let got = sha256_hex(&bytes);
+        if got != entry.sha256.to_ascii_lowercase() {
+            return Err(ModelError::Checksum {
+                path,
+                expected: entry.sha256.clone(),
+                got,
+            });
+        }
+        Ok((path, bytes))
+    }
+
     /// The decompressed ONNX bytes, re-checked against the manifest (the file is read again, so
     /// a change since [`ModelPackage::open`] is caught too).
     pub fn model_bytes(&self) -> Result<Vec<u8>, ModelError> {
@@ -549,16 +568,7 @@ impl ModelPackage {
                 path: self.dir.clone(),
                 problem: "no model file".into(),
             })?;
-        let path = self.dir.join(&entry.path);
-        let bytes = read_limited(&path, MAX_MODEL_BYTES)?;
-        let got = sha256_hex(&bytes);
-        if got != entry.sha256.to_ascii_lowercase() {
-            return Err(ModelError::Checksum {
-                path,
-                expected: entry.sha256.clone(),
-                got,
-            });
-        }
+        let (path, bytes) = self.read_checked(entry, MAX_MODEL_BYTES)?;
         if !entry.path.ends_with(".zst") {
             return Ok(bytes);
         }
@@ -597,17 +607,8 @@ impl ModelPackage {
         let Some(entry) = self.file(role) else {
             return Ok(None);
         };
-        let path = self.dir.join(&entry.path);
-        let bytes = read_limited(&path, MAX_JSON_BYTES)?;
-        let got = sha256_hex(&bytes);
-        if got != entry.sha256.to_ascii_lowercase() {
-            return Err(ModelError::Checksum {
-                path,
-                expected: entry.sha256.clone(),
-                got,
-            });
-        }
-        Ok(Some(bytes))
+        self.read_checked(entry, MAX_JSON_BYTES)
+            .map(|(_, bytes)| Some(bytes))
     }
 
     /// Path of a packaged file by role.
