@@ -1029,6 +1029,29 @@ fn fit_report_md(r: &PackageFitReport, name: &str, version: &str) -> String {
     }
     s.push('\n');
     for t in &r.tasks {
+        for u in &t.fit.univariable {
+            if let Some(why) = &u.removed {
+                let _ = writeln!(
+                    s,
+                    "Note (`{}`): `{}` passed the univariable screen (p = {:.1e}) but its \
+                     {why}.\n",
+                    t.task, u.name, u.p
+                );
+            }
+        }
+        let fits = t.fit.signatures.iter().chain(t.head.as_ref());
+        for f in fits {
+            if let Some(note) = &f.path_note {
+                let _ = writeln!(
+                    s,
+                    "Note (`{}`, {}): the LASSO path stopped early — {note}; the solutions for \
+                     the larger λ values were used (as glmnet does).\n",
+                    t.task, f.name
+                );
+            }
+        }
+    }
+    for t in &r.tasks {
         if let Some(h) = &t.head {
             let _ = writeln!(
                 s,

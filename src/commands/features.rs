@@ -1,7 +1,7 @@
 //! `glioedge features`: PyRadiomics-parity radiomics of one image + mask, or of every sequence
 //! of a case folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use glioedge::case::study::load_study;
@@ -12,7 +12,6 @@ use glioedge::radiomics::output::{to_csv_rows, to_json, CSV_HEADER};
 use glioedge::radiomics::provider::PyRadiomicsFilters;
 use glioedge::radiomics::{extract, Extraction, Params};
 use glioedge::volume::{read_nifti, StoredType, Volume};
-use sha2::{Digest, Sha256};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +47,6 @@ fn fail(kind: ErrorKind, msg: &str, hint: Option<String>) -> ExitCode {
         eprintln!("hint: {h}");
     }
     ExitCode::from(kind.exit_code())
-}
-
-fn sha256_file(path: &Path) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    Some(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn print(items: &[(String, Extraction)], format: Format) -> ExitCode {
@@ -151,18 +145,24 @@ pub fn features(args: &FeaturesArgs, config: &Config) -> ExitCode {
         }
         (None, Some(image_path), Some(mask_path)) => {
             let max = config.limits.max_volume_bytes;
-            let (image, pixel) = match read_nifti(image_path, max) {
-                Ok((v, info)) => (v, info.datatype),
+            // Both files are read (decompressed, hashed) at the same time.
+            let (image, mask) = rayon::join(
+                || read_nifti(image_path, max),
+                || read_nifti(mask_path, max),
+            );
+            let (image, image_info) = match image {
+                Ok(r) => r,
                 Err(e) => return fail(e.kind(), &e.to_string(), e.hint()),
             };
-            let mask = match read_nifti(mask_path, max) {
-                Ok((v, _)) => v,
+            let (mask, mask_info) = match mask {
+                Ok(r) => r,
                 Err(e) => return fail(e.kind(), &e.to_string(), e.hint()),
             };
+            let pixel = image_info.datatype;
             match extract(&image, &mask, &params, &PyRadiomicsFilters { pixel }) {
                 Ok(mut ex) => {
-                    ex.diagnostics.image_sha256 = sha256_file(image_path);
-                    ex.diagnostics.mask_sha256 = sha256_file(mask_path);
+                    ex.diagnostics.image_sha256 = Some(image_info.sha256);
+                    ex.diagnostics.mask_sha256 = Some(mask_info.sha256);
                     print(&[(String::new(), ex)], args.format)
                 }
                 Err(e) => fail(

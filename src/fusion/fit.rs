@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use super::{assess, Assessment, Nomogram, Signature, Source, Variable};
 use crate::error::{Classify, ErrorKind};
 use crate::stats::agreement::icc;
-use crate::stats::lasso::{cv_lasso, LassoOptions};
+use crate::stats::lasso::{cv_lasso, lasso_path, LassoOptions};
 use crate::stats::logistic::{fit_logistic, LogisticFit};
 use crate::stats::report::{Excluded, ScoreInput};
 use crate::stats::rng::stratified_fold_ids;
@@ -182,6 +182,10 @@ pub struct SignatureFit {
     pub training_auc: f64,
     /// The signature.
     pub signature: Signature,
+    /// Set when the LASSO path stopped early (coordinate descent did not converge at a small
+    /// λ; the solutions for the larger λ values are used, as glmnet does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_note: Option<String>,
 }
 
 /// One univariable screen.
@@ -197,8 +201,11 @@ pub struct Univariable {
     pub odds_ratio: f64,
     /// Wald p.
     pub p: f64,
-    /// Entered the multivariable model.
+    /// Entered the multivariable model (and stayed in it).
     pub entered: bool,
+    /// Why a variable that passed the screen was taken out of the multivariable model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<String>,
 }
 
 /// What the chain did and what it produced.
@@ -355,26 +362,34 @@ pub fn fit_task(
     // 3. LASSO-CV per signature.
     let foldid = stratified_fold_ids(labels, cfg.folds, cfg.seed);
     let mut signatures = Vec::new();
+    let mut out_of_fold = Vec::new();
     for spec in &cfg.signatures {
-        if let Some(s) =
+        if let Some((s, oof)) =
             fit_signature(table, &kept, labels, &foldid, spec, cfg.use_1se).map_err(st)?
         {
             signatures.push(s);
+            out_of_fold.push(oof);
         }
     }
 
     // 4. Univariable screen, then the multivariable nomogram on complete cases.
+    // Signatures enter with their out-of-fold scores (`values`, what the coefficients are fitted
+    // on) and their scores as applied to the training cases (`applied`, for the means and the
+    // ranges a new case is checked against).
     struct Candidate {
         name: String,
         source: Source,
         values: Vec<Option<f64>>,
+        applied: Vec<Option<f64>>,
     }
     let mut cands: Vec<Candidate> = signatures
         .iter()
-        .map(|s| Candidate {
+        .zip(&out_of_fold)
+        .map(|(s, oof)| Candidate {
             name: s.name.clone(),
             source: Source::Signature,
-            values: signature_scores(&s.signature, table)
+            values: oof.iter().map(|&v| Some(v)).collect(),
+            applied: signature_scores(&s.signature, table)
                 .into_iter()
                 .map(Some)
                 .collect(),
@@ -394,6 +409,7 @@ pub fn fit_task(
             name: name.clone(),
             source: Source::Clinical,
             values: clinical.values[j].clone(),
+            applied: clinical.values[j].clone(),
         });
     }
     if cands.is_empty() {
@@ -416,7 +432,10 @@ pub fn fit_task(
             coefficient: f.coef[1],
             odds_ratio: f.coef[1].exp(),
             p: f.p[1],
-            entered: f.p[1] < cfg.p_enter,
+            // A signature rises with the outcome by construction: one that falls with it on
+            // out-of-fold scores does not enter.
+            entered: f.p[1] < cfg.p_enter && (c.source != Source::Signature || f.coef[1] > 0.0),
+            removed: None,
         });
     }
     if !univariable.iter().any(|u| u.entered) {
@@ -426,27 +445,50 @@ pub fn fit_task(
             .unwrap_or(0);
         univariable[best].entered = true;
     }
-    let chosen: Vec<&Candidate> = cands
-        .iter()
-        .zip(&univariable)
-        .filter(|(_, u)| u.entered)
-        .map(|(c, _)| c)
-        .collect();
-    let complete: Vec<usize> = (0..n)
-        .filter(|&i| chosen.iter().all(|c| c.values[i].is_some()))
-        .collect();
-    let cols: Vec<Vec<f64>> = chosen
-        .iter()
-        .map(|c| {
-            complete
-                .iter()
-                .map(|&i| c.values[i].unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    let names: Vec<String> = chosen.iter().map(|c| c.name.clone()).collect();
+    // The multivariable model; a signature whose coefficient turns non-positive beside the other
+    // variables only corrects them (collinearity, e.g. a deep signature that also encodes age)
+    // and that does not carry over to new cases: it is taken out and the model refitted.
+    let (chosen, complete, cols, names, multi) = loop {
+        let chosen: Vec<&Candidate> = cands
+            .iter()
+            .zip(&univariable)
+            .filter(|(_, u)| u.entered)
+            .map(|(c, _)| c)
+            .collect();
+        let complete: Vec<usize> = (0..n)
+            .filter(|&i| chosen.iter().all(|c| c.values[i].is_some()))
+            .collect();
+        let cols: Vec<Vec<f64>> = chosen
+            .iter()
+            .map(|c| {
+                complete
+                    .iter()
+                    .map(|&i| c.values[i].unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        let names: Vec<String> = chosen.iter().map(|c| c.name.clone()).collect();
+        let y: Vec<f64> = complete.iter().map(|&i| labels[i]).collect();
+        let multi = fit_logistic(&cols, &names, &y, None, true).map_err(st)?;
+        let reversed = chosen
+            .iter()
+            .enumerate()
+            .filter(|(k, c)| c.source == Source::Signature && multi.coef[k + 1] <= 0.0)
+            .min_by(|a, b| multi.coef[a.0 + 1].total_cmp(&multi.coef[b.0 + 1]))
+            .map(|(k, c)| (c.name.clone(), multi.coef[k + 1]));
+        match reversed {
+            Some((name, b)) if chosen.len() > 1 => {
+                if let Some(u) = univariable.iter_mut().find(|u| u.name == name) {
+                    u.entered = false;
+                    u.removed = Some(format!(
+                        "coefficient {b:.3} beside the other variables (sign reversed); removed"
+                    ));
+                }
+            }
+            _ => break (chosen, complete, cols, names, multi),
+        }
+    };
     let y: Vec<f64> = complete.iter().map(|&i| labels[i]).collect();
-    let multi = fit_logistic(&cols, &names, &y, None, true).map_err(st)?;
     let probs: Vec<f64> = (0..complete.len())
         .map(|i| {
             let row: Vec<f64> = cols.iter().map(|c| c[i]).collect();
@@ -460,7 +502,10 @@ pub fn fit_task(
         .iter()
         .enumerate()
         .map(|(k, c)| {
-            let col = &cols[k];
+            let col: Vec<f64> = complete
+                .iter()
+                .map(|&i| c.applied[i].unwrap_or_default())
+                .collect();
             let (lo, hi) = col
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
@@ -470,7 +515,7 @@ pub fn fit_task(
                 name: c.name.clone(),
                 source: c.source.clone(),
                 coefficient: multi.coef[k + 1],
-                mean: crate::stats::mean(col),
+                mean: crate::stats::mean(&col),
                 range: [lo, hi],
             }
         })
@@ -563,7 +608,7 @@ fn fit_signature(
     foldid: &[usize],
     spec: &SignatureSpec,
     use_1se: bool,
-) -> Result<Option<SignatureFit>, StatsError> {
+) -> Result<Option<(SignatureFit, Vec<f64>)>, StatsError> {
     let n = labels.len();
     let cols: Vec<usize> = kept
         .iter()
@@ -614,16 +659,49 @@ fn fit_signature(
         sig.intercept += b * m;
     }
     let scores = signature_scores(&sig, table);
-    Ok(Some(SignatureFit {
-        name: spec.name.clone(),
-        candidates: cols.len(),
-        lambda_min: cv.lambda_min,
-        lambda_1se: cv.lambda_1se,
-        lambda: cv.path.lambda[idx],
-        cv_deviance: cv.cvm[idx],
-        training_auc: auc(labels, &scores)?,
-        signature: sig,
-    }))
+    // Out-of-fold scores: each case scored by the LASSO fitted without its fold, at the same
+    // λ. The nomogram is fitted on these, so that a signature which fits its training cases
+    // better than new ones (many candidate features, few cases) is not over-weighted.
+    let grid = cv.path.lambda[..=idx].to_vec();
+    let opts = LassoOptions {
+        lambda: Some(grid),
+        ..LassoOptions::default()
+    };
+    let mut folds: Vec<usize> = foldid.to_vec();
+    folds.sort_unstable();
+    folds.dedup();
+    let mut oof = vec![f64::NAN; n];
+    for f in folds {
+        let train: Vec<usize> = (0..n).filter(|&i| foldid[i] != f).collect();
+        let xc: Vec<Vec<f64>> = x
+            .iter()
+            .map(|c| train.iter().map(|&i| c[i]).collect())
+            .collect();
+        let yc: Vec<f64> = train.iter().map(|&i| labels[i]).collect();
+        let fit = lasso_path(&xc, &yc, &opts)?;
+        let l = fit.lambda.len() - 1;
+        for i in (0..n).filter(|&i| foldid[i] == f) {
+            let mut eta = fit.intercept[l];
+            for (b, c) in fit.beta[l].iter().zip(&x) {
+                eta += b * c[i];
+            }
+            oof[i] = eta;
+        }
+    }
+    Ok(Some((
+        SignatureFit {
+            name: spec.name.clone(),
+            candidates: cols.len(),
+            lambda_min: cv.lambda_min,
+            lambda_1se: cv.lambda_1se,
+            lambda: cv.path.lambda[idx],
+            cv_deviance: cv.cvm[idx],
+            training_auc: auc(labels, &scores)?,
+            signature: sig,
+            path_note: cv.path.stopped.clone(),
+        },
+        oof,
+    )))
 }
 
 /// A seed-000 style head: LASSO-logistic over the features matching `spec` (e.g. the `dl:`
@@ -651,7 +729,8 @@ pub fn fit_head(
     crate::stats::check_binary("fit", labels, n).map_err(st)?;
     let all: Vec<usize> = (0..table.names.len()).collect();
     let foldid = stratified_fold_ids(labels, folds, seed);
-    let Some(sf) = fit_signature(table, &all, labels, &foldid, spec, false).map_err(st)? else {
+    let Some((sf, _)) = fit_signature(table, &all, labels, &foldid, spec, false).map_err(st)?
+    else {
         return Ok(None);
     };
     let scores = signature_scores(&sf.signature, table);

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::features::{FeatureClass, FeatureId};
 use super::filters::ImageTypeSpec;
-use super::matrices::{self, Levels};
+use super::matrices::{self, Levels, Padded};
 use super::roi::{self, Cropped, Pixels, RoiBox};
 use super::settings::{Enabled, Interpolator, Params, Settings};
 use super::{firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape, RadiomicsError};
@@ -333,29 +333,8 @@ pub fn extract(
     // 3. Mask checks on the working grid.
     let inside = roi::label_mask(&work_mask, s.label);
     let bb = roi::check_mask(&inside, dims, &work_mask, s)?;
-    let mut results: Vec<FeatureResult> = Vec::new();
-    // 4. Shape, on the (non-resegmented) mask.
-    if let Some(en) = params.enabled(FeatureClass::Shape) {
-        let c = Cropped::new(pixels, &inside, dims, spacing, bb);
-        let which: Vec<_> = selected(FeatureClass::Shape, en)
-            .into_iter()
-            .filter_map(|f| match f {
-                FeatureId::Shape(x) => Some(x),
-                _ => None,
-            })
-            .collect();
-        for (f, v) in shape::compute(&c, &which) {
-            let id = FeatureId::Shape(f);
-            results.push(FeatureResult {
-                key: id.key("original"),
-                image_type: "original".into(),
-                feature: id,
-                value: v,
-            });
-        }
-    }
-    // 5. Re-segmentation.
-    let (inside, bb) = match &s.resegment_range {
+    // 4. Re-segmentation (textures and first order only; shape keeps the mask as it is).
+    let (tex_inside, tex_bb) = match &s.resegment_range {
         Some(r) => {
             let lo = r[0];
             let hi = r.get(1).copied().unwrap_or(f64::INFINITY);
@@ -368,58 +347,105 @@ pub fn extract(
                 return Err(RadiomicsError::ResegmentedEmpty(r.clone()));
             }
             let bb = roi::check_mask(&re, dims, &work_mask, s)?;
-            (re, bb)
+            (Some(re), bb)
         }
-        None => (inside, bb),
+        None => (None, bb),
     };
-    let roi_voxels = inside.iter().filter(|&&b| b).count();
-    // 6. Image types.
-    let mut images: Vec<(String, Option<Volume>)> = Vec::new();
-    let mut names = Vec::new();
-    for spec in &params.image_types {
-        match spec {
-            ImageTypeSpec::Original => {
-                names.push("original".to_string());
-                images.push(("original".into(), None)); // the working image
-            }
-            other => {
-                let derived = filters.derive(other, &work_image, &work_mask)?;
-                for (name, vol) in derived {
-                    if vol.dims() != dims {
-                        return Err(RadiomicsError::Filter {
-                            what: format!("image type {name}"),
-                            message: format!(
-                                "derived image is {:?} voxels, expected {:?}",
-                                vol.dims(),
-                                dims
-                            ),
-                        });
-                    }
-                    names.push(name.clone());
-                    images.push((name, Some(vol)));
-                }
-            }
-        }
-    }
+    let tex_mask = tex_inside.as_deref().unwrap_or(&inside);
+    let roi_voxels = tex_mask.iter().filter(|&&b| b).count();
     let classes: Vec<(FeatureClass, Vec<FeatureId>)> = params
         .feature_classes
         .iter()
         .filter(|(c, _)| *c != FeatureClass::Shape)
         .map(|(c, e)| (*c, selected(*c, e)))
         .collect();
-    let per_image: Vec<Vec<FeatureResult>> = images
-        .par_iter()
-        .map(|(name, vol)| {
-            let data = match vol {
-                Some(v) => Pixels::F32(v.data()),
-                None => pixels,
-            };
-            let c = Cropped::new(data, &inside, dims, spacing, bb);
-            image_features(name, &c, &classes, s)
-        })
-        .collect();
-    for r in per_image {
-        results.extend(r);
+    // 5. Shape (on the original mask), and every image type — derived images computed as they
+    // are needed — with its families, all in parallel; results are gathered in PyRadiomics'
+    // order (shape, then image types in parameter-file order).
+    let shape_task = || -> Vec<FeatureResult> {
+        let Some(en) = params.enabled(FeatureClass::Shape) else {
+            return Vec::new();
+        };
+        let t = std::time::Instant::now();
+        let c = Cropped::new(pixels, &inside, dims, spacing, bb);
+        let which: Vec<_> = selected(FeatureClass::Shape, en)
+            .into_iter()
+            .filter_map(|f| match f {
+                FeatureId::Shape(x) => Some(x),
+                _ => None,
+            })
+            .collect();
+        let out = shape::compute(&c, &which)
+            .into_iter()
+            .map(|(f, v)| {
+                let id = FeatureId::Shape(f);
+                FeatureResult {
+                    key: id.key("original"),
+                    image_type: "original".into(),
+                    feature: id,
+                    value: v,
+                }
+            })
+            .collect();
+        tracing::debug!(
+            "radiomics: shape in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        out
+    };
+    type PerImage = (String, Vec<FeatureResult>);
+    let features_of = |name: &str, data: Pixels<'_>| -> Vec<FeatureResult> {
+        let t = std::time::Instant::now();
+        let c = Cropped::new(data, tex_mask, dims, spacing, tex_bb);
+        let out = image_features(name, &c, &classes, s);
+        tracing::debug!(
+            "radiomics: {name} features in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        out
+    };
+    let image_task = |spec: &ImageTypeSpec| -> Result<Vec<PerImage>, RadiomicsError> {
+        if let ImageTypeSpec::Original = spec {
+            return Ok(vec![("original".into(), features_of("original", pixels))]);
+        }
+        let t = std::time::Instant::now();
+        let derived = filters.derive(spec, &work_image, &work_mask)?;
+        tracing::debug!(
+            "radiomics: {} derived image(s) in {:.1} ms",
+            derived.len(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        for (name, vol) in &derived {
+            if vol.dims() != dims {
+                return Err(RadiomicsError::Filter {
+                    what: format!("image type {name}"),
+                    message: format!(
+                        "derived image is {:?} voxels, expected {:?}",
+                        vol.dims(),
+                        dims
+                    ),
+                });
+            }
+        }
+        Ok(derived
+            .par_iter()
+            .map(|(name, vol)| (name.clone(), features_of(name, Pixels::F32(vol.data()))))
+            .collect())
+    };
+    let (shape_results, per_spec) = rayon::join(shape_task, || {
+        params
+            .image_types
+            .par_iter()
+            .map(image_task)
+            .collect::<Vec<_>>()
+    });
+    let mut results = shape_results;
+    let mut names = Vec::new();
+    for per_image in per_spec {
+        for (name, r) in per_image? {
+            names.push(name);
+            results.extend(r);
+        }
     }
     Ok(Extraction {
         diagnostics: Diagnostics {
@@ -432,7 +458,7 @@ pub fn extract(
             image_grid,
             resampled_grid,
             roi_voxels,
-            bounding_box: bb,
+            bounding_box: tex_bb,
             image_types: names,
         },
         results,
@@ -461,12 +487,18 @@ fn image_features(
     classes: &[(FeatureClass, Vec<FeatureId>)],
     s: &Settings,
 ) -> Vec<FeatureResult> {
-    let disc = roi::discretise(c, s);
+    // The discretised box, its levels and its padded grid are built once and shared by the
+    // families.
+    let disc = roi::discretise(c, s).map(|d| {
+        let lv = Levels::of(&d);
+        let grid = Padded::new(&d.levels, c.dims, Padded::margin(&s.distances));
+        (d, lv, grid)
+    });
     let per_class: Vec<Vec<(FeatureId, Result<f64, String>)>> = classes
         .par_iter()
         .map(|(class, which)| match &disc {
             Err(e) => which.iter().map(|&f| (f, Err(e.clone()))).collect(),
-            Ok(d) => class_features(*class, which, c, d, s),
+            Ok((d, lv, grid)) => class_features(*class, which, c, d, lv, grid, s),
         })
         .collect();
     per_class
@@ -495,9 +527,10 @@ fn class_features(
     which: &[FeatureId],
     c: &Cropped,
     d: &roi::Discretised,
+    lv: &Levels,
+    grid: &Padded,
     s: &Settings,
 ) -> Vec<(FeatureId, Result<f64, String>)> {
-    let lv = Levels::of(d);
     let np = c.count as f64;
     macro_rules! pick {
         ($variant:ident) => {
@@ -538,7 +571,7 @@ fn class_features(
                     .collect();
             }
             let angles = matrices::angles(c.dims, &s.distances, false);
-            let counts = matrices::glcm(&d.levels, c.dims, &lv, &angles);
+            let counts = matrices::glcm(grid, lv, &angles);
             let weighting = s.weighting_norm.map(|n| (n, angles.as_slice(), c.spacing));
             match glcm::prepare(counts, lv.len(), s.symmetrical_glcm, weighting) {
                 None => w
@@ -558,7 +591,7 @@ fn class_features(
         }
         FeatureClass::Glrlm => {
             let angles = matrices::angles(c.dims, &[1], false);
-            let (mut runs, nr) = matrices::glrlm(&d.levels, c.dims, &lv, &angles);
+            let (mut runs, nr) = matrices::glrlm(grid, lv, &angles);
             if let Some(norm) = s.weighting_norm {
                 let mut sum = vec![0.0; runs.first().map_or(0, |r| r.len())];
                 for (m, a) in runs.iter().zip(&angles) {
@@ -576,7 +609,7 @@ fn class_features(
         }
         FeatureClass::Glszm => {
             let angles = matrices::angles(c.dims, &[1], true);
-            let zones = matrices::glszm(&d.levels, c.dims, &lv, &angles);
+            let zones = matrices::glszm(grid, lv, &angles);
             glszm::compute(&zones, &lv.values, np, &pick!(Glszm))
                 .into_iter()
                 .map(|(f, v)| (FeatureId::Glszm(f), v))
@@ -584,7 +617,7 @@ fn class_features(
         }
         FeatureClass::Gldm => {
             let angles = matrices::angles(c.dims, &s.distances, true);
-            let (dep, cols) = matrices::gldm(&d.levels, c.dims, &lv, &angles, s.gldm_a as i64);
+            let (dep, cols) = matrices::gldm(grid, lv, &angles, s.gldm_a as i64);
             gldm::compute(&dep, cols, &lv.values, &pick!(Gldm))
                 .into_iter()
                 .map(|(f, v)| (FeatureId::Gldm(f), v))
@@ -592,7 +625,7 @@ fn class_features(
         }
         FeatureClass::Ngtdm => {
             let angles = matrices::angles(c.dims, &s.distances, true);
-            let (n, sums) = matrices::ngtdm(&d.levels, c.dims, &lv, &angles);
+            let (n, sums) = matrices::ngtdm(grid, lv, &angles);
             ngtdm::compute(&n, &sums, &lv.values, &pick!(Ngtdm))
                 .into_iter()
                 .map(|(f, v)| (FeatureId::Ngtdm(f), v))

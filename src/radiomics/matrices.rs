@@ -85,39 +85,53 @@ fn neighbour(p: [usize; 3], o: [i64; 3], dims: [usize; 3]) -> Option<usize> {
 
 /// The ROI box surrounded by a margin of level 0 as wide as the longest offset, so that a
 /// neighbour of a box voxel is one linear offset away and never needs a bounds check: outside
-/// the box reads as outside the ROI, which is what every builder does with it.
-struct Padded {
+/// the box reads as outside the ROI, which is what every builder does with it. Built once per
+/// image and shared by the builders; `roi` lists the ROI voxels in box order (`x` fastest), the
+/// order in which every builder visits them.
+#[derive(Debug)]
+pub struct Padded {
     levels: Vec<u32>,
+    /// Padded indices of the ROI voxels, box order.
+    roi: Vec<usize>,
     /// Padded dimensions.
     dims: [usize; 3],
     /// Box dimensions.
     inner: [usize; 3],
-    pad: usize,
 }
 
 impl Padded {
-    fn new(levels: &[u32], inner: [usize; 3], angles: &[[i64; 3]]) -> Padded {
-        let pad = angles
-            .iter()
-            .flat_map(|o| o.iter().map(|c| c.unsigned_abs() as usize))
-            .max()
-            .unwrap_or(0)
-            .max(1);
+    /// The box `levels` (`inner` voxels, `x` fastest, 0 outside the ROI) with a margin of
+    /// `pad` voxels (at least 1; at least the largest offset component the builders will use).
+    pub fn new(levels: &[u32], inner: [usize; 3], pad: usize) -> Padded {
+        let pad = pad.max(1);
         let dims = inner.map(|n| n + 2 * pad);
         let mut out = vec![0u32; dims[0] * dims[1] * dims[2]];
+        let mut roi = Vec::new();
         for z in 0..inner[2] {
             for y in 0..inner[1] {
                 let src = (z * inner[1] + y) * inner[0];
                 let dst = ((z + pad) * dims[1] + y + pad) * dims[0] + pad;
-                out[dst..dst + inner[0]].copy_from_slice(&levels[src..src + inner[0]]);
+                let row = &levels[src..src + inner[0]];
+                out[dst..dst + inner[0]].copy_from_slice(row);
+                roi.extend(
+                    row.iter()
+                        .enumerate()
+                        .filter(|(_, &l)| l != 0)
+                        .map(|(x, _)| dst + x),
+                );
             }
         }
         Padded {
             levels: out,
+            roi,
             dims,
             inner,
-            pad,
         }
+    }
+
+    /// The margin needed for offsets of infinity norm up to the largest of `distances`.
+    pub fn margin(distances: &[usize]) -> usize {
+        distances.iter().copied().max().unwrap_or(1).max(1)
     }
 
     /// Linear offset of a neighbour.
@@ -130,36 +144,37 @@ impl Padded {
         angles.iter().map(|&o| self.offset(o)).collect()
     }
 
-    /// Padded indices of the box voxels, `x` fastest (the builders' visiting order).
-    fn box_indices(&self) -> impl Iterator<Item = usize> + '_ {
-        let [dx, dy, _] = self.dims;
-        let (pad, inner) = (self.pad, self.inner);
-        (0..inner[2]).flat_map(move |z| {
-            (0..inner[1]).flat_map(move |y| {
-                let row = ((z + pad) * dy + y + pad) * dx + pad;
-                row..row + inner[0]
-            })
-        })
-    }
-
     /// The level `off` away from padded index `i` (a box voxel, `off` within the margin).
     #[inline(always)]
     fn at(&self, i: usize, off: isize) -> u32 {
         self.levels[i.wrapping_add_signed(off)]
     }
+
+    /// ROI voxels with their levels, box order.
+    fn voxels(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.roi.iter().map(|&i| (i, self.levels[i]))
+    }
+
+    /// The box contents (unpadded), `x` fastest.
+    fn unpadded(&self) -> Vec<u32> {
+        let pad = (self.dims[0] - self.inner[0]) / 2;
+        let mut out = Vec::with_capacity(self.inner.iter().product());
+        for z in 0..self.inner[2] {
+            for y in 0..self.inner[1] {
+                let row = ((z + pad) * self.dims[1] + y + pad) * self.dims[0] + pad;
+                out.extend_from_slice(&self.levels[row..row + self.inner[0]]);
+            }
+        }
+        out
+    }
 }
 
 /// Raw co-occurrence counts per angle: `counts[a][i * n + j]` (i = centre, j = neighbour).
-pub fn glcm(levels: &[u32], dims: [usize; 3], lv: &Levels, angles: &[[i64; 3]]) -> Vec<Vec<f64>> {
+pub fn glcm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> Vec<Vec<f64>> {
     let n = lv.len();
-    let grid = Padded::new(levels, dims, angles);
     let offsets = grid.offsets(angles);
     let mut counts = vec![vec![0.0f64; n * n]; angles.len()];
-    for i in grid.box_indices() {
-        let li = grid.levels[i];
-        if li == 0 {
-            continue;
-        }
+    for (i, li) in grid.voxels() {
         let ci = lv.index[li as usize];
         for (a, &off) in offsets.iter().enumerate() {
             let lj = grid.at(i, off);
@@ -176,41 +191,64 @@ pub fn glcm(levels: &[u32], dims: [usize; 3], lv: &Levels, angles: &[[i64; 3]]) 
 ///
 /// A run starts at an ROI voxel whose predecessor along the angle has another level (the
 /// margin reads as level 0) and extends while the level stays the same.
-pub fn glrlm(
-    levels: &[u32],
-    dims: [usize; 3],
-    lv: &Levels,
-    angles: &[[i64; 3]],
-) -> (Vec<Vec<f64>>, usize) {
+pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>, usize) {
     let n = lv.len();
-    let nr = dims.iter().copied().max().unwrap_or(1);
-    let grid = Padded::new(levels, dims, angles);
+    let nr = grid.inner.iter().copied().max().unwrap_or(1);
     let mut out = Vec::with_capacity(angles.len());
+    let mut box_levels: Option<Vec<u32>> = None;
+    // Length of the run so far at each ROI voxel (written before it is read: the predecessor
+    // along a forward angle comes earlier in box order).
+    let mut run = vec![0u32; grid.levels.len()];
+    // Compressed level of each ROI voxel, in `grid.roi` order.
+    let rows: Vec<usize> = grid
+        .voxels()
+        .map(|(_, l)| lv.index[l as usize] * nr)
+        .collect();
     for &o in angles {
         let off = grid.offset(o);
-        let mut m = vec![0.0f64; n * nr];
+        let mut counts = vec![0u32; n * nr];
         // Two ROI voxels adjacent along the angle share a line; the exact rule (any line
         // with two ROI voxels, adjacent or not) is only walked when that quick test fails.
         let mut multi = false;
-        for i in grid.box_indices() {
-            let l = grid.levels[i];
-            if l == 0 {
-                continue;
+        if off > 0 {
+            // One pass, no data-dependent jumps: a voxel continues its predecessor's run when
+            // the levels agree, and a run is counted where the next voxel differs.
+            for (&i, &row) in grid.roi.iter().zip(&rows) {
+                let l = grid.levels[i];
+                let prev = i.wrapping_add_signed(-off);
+                let len = if grid.levels[prev] == l {
+                    run[prev] + 1
+                } else {
+                    1
+                };
+                run[i] = len;
+                let next = grid.at(i, off);
+                multi |= next != 0;
+                counts[row + len as usize - 1] += u32::from(next != l);
             }
-            multi |= grid.at(i, off) != 0;
-            if grid.at(i, -off) == l {
-                continue;
+        } else {
+            for (&i, &row) in grid.roi.iter().zip(&rows) {
+                let l = grid.levels[i];
+                let next = grid.at(i, off);
+                multi |= next != 0;
+                if grid.at(i, -off) == l {
+                    continue;
+                }
+                let mut len = 1usize;
+                let mut j = i.wrapping_add_signed(off);
+                while grid.levels[j] == l {
+                    len += 1;
+                    j = j.wrapping_add_signed(off);
+                }
+                counts[row + len - 1] += 1;
             }
-            let mut len = 1usize;
-            let mut j = i.wrapping_add_signed(off);
-            while grid.levels[j] == l {
-                len += 1;
-                j = j.wrapping_add_signed(off);
-            }
-            m[lv.index[l as usize] * nr + len - 1] += 1.0;
         }
-        if !multi && !line_with_two_roi_voxels(levels, dims, o) {
-            m.iter_mut().for_each(|v| *v = 0.0);
+        let mut m: Vec<f64> = counts.into_iter().map(f64::from).collect();
+        if !multi {
+            let levels = box_levels.get_or_insert_with(|| grid.unpadded());
+            if !line_with_two_roi_voxels(levels, grid.inner, o) {
+                m.iter_mut().for_each(|v| *v = 0.0);
+            }
         }
         out.push(m);
     }
@@ -250,31 +288,26 @@ fn line_with_two_roi_voxels(levels: &[u32], dims: [usize; 3], o: [i64; 3]) -> bo
 
 /// Zones (connected voxels of one level, neighbours by `angles`, both directions):
 /// `(compressed level, zone size) → number of zones`.
-pub fn glszm(
-    levels: &[u32],
-    dims: [usize; 3],
-    lv: &Levels,
-    angles: &[[i64; 3]],
-) -> BTreeMap<(usize, usize), f64> {
-    let grid = Padded::new(levels, dims, angles);
+pub fn glszm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> BTreeMap<(usize, usize), f64> {
     let offsets = grid.offsets(angles);
-    let mut done = vec![false; grid.levels.len()];
+    // A voxel taken into a zone is set to 0 (outside), so it is never visited again.
+    let mut levels = grid.levels.clone();
     let mut zones = BTreeMap::new();
     let mut stack = Vec::new();
-    for start in grid.box_indices() {
-        let l = grid.levels[start];
-        if l == 0 || done[start] {
+    for &start in &grid.roi {
+        let l = levels[start];
+        if l == 0 {
             continue;
         }
-        done[start] = true;
+        levels[start] = 0;
         stack.push(start);
         let mut size = 0usize;
         while let Some(k) = stack.pop() {
             size += 1;
             for &off in &offsets {
                 let j = k.wrapping_add_signed(off);
-                if !done[j] && grid.levels[j] == l {
-                    done[j] = true;
+                if levels[j] == l {
+                    levels[j] = 0;
                     stack.push(j);
                 }
             }
@@ -286,22 +319,11 @@ pub fn glszm(
 
 /// Dependence counts: `dep[i * cols + d]` = voxels of level i with `d` dependent neighbours
 /// (|level difference| <= alpha, neighbours by `angles`, both directions); `cols = angles + 1`.
-pub fn gldm(
-    levels: &[u32],
-    dims: [usize; 3],
-    lv: &Levels,
-    angles: &[[i64; 3]],
-    alpha: i64,
-) -> (Vec<f64>, usize) {
+pub fn gldm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64) -> (Vec<f64>, usize) {
     let cols = angles.len() + 1;
-    let grid = Padded::new(levels, dims, angles);
     let offsets = grid.offsets(angles);
     let mut m = vec![0.0f64; lv.len() * cols];
-    for i in grid.box_indices() {
-        let li = grid.levels[i];
-        if li == 0 {
-            continue;
-        }
+    for (i, li) in grid.voxels() {
         let mut dep = 0usize;
         for &off in &offsets {
             let lj = grid.at(i, off);
@@ -316,21 +338,11 @@ pub fn gldm(
 
 /// NGTDM: per present level, the voxel count `n` and the summed |level − neighbourhood mean| `s`
 /// (a voxel without ROI neighbours counts with difference 0, as in PyRadiomics).
-pub fn ngtdm(
-    levels: &[u32],
-    dims: [usize; 3],
-    lv: &Levels,
-    angles: &[[i64; 3]],
-) -> (Vec<f64>, Vec<f64>) {
-    let grid = Padded::new(levels, dims, angles);
+pub fn ngtdm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<f64>, Vec<f64>) {
     let offsets = grid.offsets(angles);
     let mut n = vec![0.0f64; lv.len()];
     let mut s = vec![0.0f64; lv.len()];
-    for i in grid.box_indices() {
-        let li = grid.levels[i];
-        if li == 0 {
-            continue;
-        }
+    for (i, li) in grid.voxels() {
         let mut count = 0.0f64;
         let mut sum = 0.0f64;
         for &off in &offsets {

@@ -60,6 +60,11 @@ pub struct LassoPath {
     pub dev_ratio: Vec<f64>,
     /// Null deviance.
     pub null_deviance: f64,
+    /// Why the path stops before the last requested λ, when coordinate descent did not
+    /// converge there (glmnet then returns the solutions for the larger λ values, with a
+    /// warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl LassoPath {
@@ -181,6 +186,7 @@ pub fn lasso_path(
         beta: Vec::new(),
         dev_ratio: Vec::new(),
         null_deviance: null_dev,
+        stopped: None,
     };
     let thr = opts.thresh * null_dev / n as f64;
     let mut v = vec![0.0; n];
@@ -188,13 +194,12 @@ pub fn lasso_path(
     let mut xv = vec![0.0; p];
     for (li, &lam) in lambdas.iter().enumerate() {
         let mut outer = 0;
+        let mut failed: Option<String> = None;
         loop {
             outer += 1;
             if outer > 200 {
-                return Err(StatsError::Fit {
-                    what: "LASSO",
-                    problem: format!("no convergence at lambda {lam}"),
-                });
+                failed = Some(format!("no convergence at lambda {lam} (path index {li})"));
+                break;
             }
             let mut sv = 0.0;
             for i in 0..n {
@@ -220,10 +225,10 @@ pub fn lasso_path(
             loop {
                 inner += 1;
                 if inner > 100_000 {
-                    return Err(StatsError::Fit {
-                        what: "LASSO",
-                        problem: format!("coordinate descent did not converge at lambda {lam}"),
-                    });
+                    failed = Some(format!(
+                        "coordinate descent did not converge at lambda {lam} (path index {li})"
+                    ));
+                    break;
                 }
                 let mut dlx: f64 = 0.0;
                 for j in 0..p {
@@ -272,6 +277,9 @@ pub fn lasso_path(
                     full = false;
                 }
             }
+            if failed.is_some() {
+                break;
+            }
             for i in 0..n {
                 let mut e = b0;
                 for j in 0..p {
@@ -290,6 +298,18 @@ pub fn lasso_path(
             if change < thr {
                 break;
             }
+        }
+        if let Some(problem) = failed {
+            // glmnet: the solutions for the larger λ values are returned, with a warning.
+            if li == 0 {
+                return Err(StatsError::Fit {
+                    what: "LASSO",
+                    problem,
+                });
+            }
+            tracing::warn!("LASSO: {problem}; the path stops at the previous lambda");
+            out.stopped = Some(problem);
+            break;
         }
         let dev = binom_dev(y, &eta);
         let dr = 1.0 - dev / null_dev;
@@ -372,10 +392,12 @@ pub fn cv_lasso(
         })?;
         let mut means = vec![0.0; nl];
         for l in 0..nl {
+            // A fold path that stopped early predicts with its last λ (cv.glmnet).
+            let fl = l.min(fit.lambda.len() - 1);
             let mut s = 0.0;
             for &i in &test {
                 let row: Vec<f64> = columns.iter().map(|c| c[i]).collect();
-                let pr = fit.predict(l, &row).clamp(1e-5, 1.0 - 1e-5);
+                let pr = fit.predict(fl, &row).clamp(1e-5, 1.0 - 1e-5);
                 s += -2.0 * (y[i] * pr.ln() + (1.0 - y[i]) * (1.0 - pr).ln());
             }
             means[l] = s / test.len() as f64;
