@@ -342,3 +342,78 @@ fn validation_on_held_out_cases_reports_exclusions_and_compares_with_the_nomogra
         assert!(auc("nomogram") > auc("clinical"), "nomogram vs clinical");
     }
 }
+
+/// A synthetic cohort in which the outcome follows a latent `u`; age and a radiomics feature
+/// both measure `u`, and a deep feature is "age minus some of `u`": positively associated with
+/// the outcome alone (through age) but negatively beside age. The nomogram must leave that
+/// signature out (its sign reverses), keep the radiomics score and age, and say why.
+#[test]
+fn a_signature_whose_sign_reverses_beside_age_leaves_the_nomogram() {
+    let n = 400;
+    let mut rng = Rng::new(11);
+    let (mut u, mut age, mut rad, mut dl, mut y) = (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        let ui = noise(&mut rng);
+        let age_z = (ui + noise(&mut rng)) / 2f64.sqrt();
+        u.push(ui);
+        age.push(55.0 + 10.0 * age_z);
+        rad.push(ui + 0.7 * noise(&mut rng));
+        dl.push(age_z - 0.45 * ui + 0.2 * noise(&mut rng));
+        let p = 1.0 / (1.0 + (-1.5 * ui).exp());
+        y.push(f64::from(
+            rng.below(1 << 20) < (p * f64::from(1 << 20)) as usize,
+        ));
+    }
+    let names = vec!["rad:r1".to_string(), "dl:d1".to_string()];
+    let ids: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let values = vec![rad, dl];
+    // Reproducible features: the perturbed tables differ by a little noise.
+    let perturbed = (0..2)
+        .map(|_| FeatureTable {
+            case_ids: ids.clone(),
+            names: names.clone(),
+            values: values
+                .iter()
+                .map(|c| c.iter().map(|v| v + 0.05 * noise(&mut rng)).collect())
+                .collect(),
+            perturbed: Vec::new(),
+        })
+        .collect();
+    let table = FeatureTable {
+        case_ids: ids,
+        names,
+        values,
+        perturbed,
+    };
+    let clinical = ClinicalTable {
+        names: vec!["age_years".into()],
+        values: vec![age.into_iter().map(Some).collect()],
+    };
+    let cfg = FitConfig::seed001("idh", &["age_years"], 3);
+    let r = fit_task(&table, &y, &clinical, &cfg).expect("fit");
+    let uni = |name: &str| {
+        r.univariable
+            .iter()
+            .find(|u| u.name == name)
+            .unwrap_or_else(|| panic!("{name} screened: {:?}", r.univariable))
+    };
+    let dl = uni("dl_score");
+    assert!(dl.p < 0.05 && dl.coefficient > 0.0, "{dl:?}");
+    assert!(!dl.entered, "{dl:?}");
+    assert!(
+        dl.removed
+            .as_deref()
+            .is_some_and(|w| w.contains("sign reversed")),
+        "{dl:?}"
+    );
+    let vars: Vec<&str> = r
+        .nomogram
+        .variables
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(vars, ["rad_score", "age_years"]);
+    assert!(r.nomogram.variables.iter().all(|v| v.coefficient > 0.0));
+    // (Without the rule the nomogram keeps dl_score with a negative coefficient.)
+    assert!(r.nomogram.signatures.iter().all(|s| s.name != "dl_score"));
+}
