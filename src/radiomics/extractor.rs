@@ -325,13 +325,19 @@ pub fn extract(
     }
     let dims = work_image.dims();
     let spacing = spacing_of(&work_image);
-    drop(inside0);
     let pixels = match &values {
         Some(v) => Pixels::F64(v),
         None => Pixels::F32(work_image.data()),
     };
     // 3. Mask checks on the working grid.
-    let inside = roi::label_mask(&work_mask, s.label);
+    // Mask untouched (no resampling or cropping): the membership computed above is this one.
+    let inside = match &work_mask {
+        Cow::Borrowed(_) => inside0,
+        Cow::Owned(m) => {
+            drop(inside0);
+            roi::label_mask(m, s.label)
+        }
+    };
     let bb = roi::check_mask(&inside, dims, &work_mask, s)?;
     // 4. Re-segmentation (textures and first order only; shape keeps the mask as it is).
     let (tex_inside, tex_bb) = match &s.resegment_range {

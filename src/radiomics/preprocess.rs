@@ -148,15 +148,16 @@ pub fn label_bounding_box(
     let mut lo = [usize::MAX; 3];
     let mut hi = [0usize; 3];
     let mut any = false;
-    for (n, &v) in mask.data().iter().enumerate() {
-        if v == want {
-            any = true;
-            let idx = [n % nx, (n / nx) % ny, n / (nx * ny)];
-            for d in 0..3 {
-                lo[d] = lo[d].min(idx[d]);
-                hi[d] = hi[d].max(idx[d]);
-            }
-        }
+    // Row by row: only the first and last match of a row can move the x bounds.
+    for (r, row) in mask.data().chunks_exact(nx.max(1)).enumerate() {
+        let Some(first) = row.iter().position(|&v| v == want) else {
+            continue;
+        };
+        let last = row.iter().rposition(|&v| v == want).unwrap_or(first);
+        any = true;
+        let (y, z) = (r % ny, r / ny);
+        lo = [lo[0].min(first), lo[1].min(y), lo[2].min(z)];
+        hi = [hi[0].max(last), hi[1].max(y), hi[2].max(z)];
     }
     if !any {
         return Err(PreprocessError::LabelMissing {
