@@ -168,15 +168,34 @@ pub fn as_closest_canonical(src: &Volume) -> Volume {
         dims: out_dims,
         affine,
     };
+    // The map is a permutation with flips, so it is linear in the source's flat index: a step
+    // along output axis o moves `step[o]` source elements (negative when flipped).
+    let in_strides = [
+        1isize,
+        in_dims[0] as isize,
+        (in_dims[0] * in_dims[1]) as isize,
+    ];
+    let mut step = [0isize; 3];
+    let mut base = 0isize;
+    for (o, &(a, flip)) in feed.iter().enumerate() {
+        if flip {
+            step[o] = -in_strides[a];
+            base += in_strides[a] * (in_dims[a] as isize - 1);
+        } else {
+            step[o] = in_strides[a];
+        }
+    }
+    let data = src.data();
     let mut out = vec![0.0f32; grid.len()];
     let [ox, oy, _] = out_dims;
-    out.par_chunks_mut(ox * oy)
+    out.par_chunks_mut((ox * oy).max(1))
         .enumerate()
         .for_each(|(k, slice)| {
-            for j in 0..oy {
-                for i in 0..ox {
-                    let old = t.apply([i as f64, j as f64, k as f64]);
-                    slice[i + ox * j] = src.at(old[0] as usize, old[1] as usize, old[2] as usize);
+            for (j, row) in slice.chunks_exact_mut(ox.max(1)).enumerate() {
+                let mut at = base + step[2] * k as isize + step[1] * j as isize;
+                for v in row.iter_mut() {
+                    *v = data[at as usize];
+                    at += step[0];
                 }
             }
         });
@@ -434,6 +453,42 @@ mod tests {
             let w = c.affine().apply(idx);
             let o = inv.apply(w).map(|x| x.round() as usize);
             assert_eq!(*val, v.at(o[0], o[1], o[2]));
+        }
+    }
+
+    #[test]
+    fn canonical_keeps_world_positions_for_every_permutation_and_flip() {
+        let perms = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for p in perms {
+            for signs in 0..8 {
+                // Voxel axis a points along world axis p[a], flipped when bit a of `signs` is set.
+                let mut lin = [[0.0; 3]; 3];
+                for a in 0..3 {
+                    let sign = if signs & (1 << a) != 0 { -1.0 } else { 1.0 };
+                    lin[p[a]][a] = sign * (a as f64 + 1.0);
+                }
+                let grid = Grid {
+                    dims: [3, 4, 5],
+                    affine: Affine::from_parts(lin, [1.0, -2.0, 3.0]),
+                };
+                let v = Volume::new(grid, (0..60).map(|x| x as f32).collect()).expect("shape");
+                let c = as_closest_canonical(&v);
+                assert_eq!(c.orientation_code(), "RAS", "{p:?} {signs}");
+                let [cx, cy, _] = c.dims();
+                let inv = v.affine().inverse().expect("invertible");
+                for (n, val) in c.data().iter().enumerate() {
+                    let idx = [n % cx, (n / cx) % cy, n / (cx * cy)].map(|x| x as f64);
+                    let o = inv.apply(c.affine().apply(idx)).map(|x| x.round() as usize);
+                    assert_eq!(*val, v.at(o[0], o[1], o[2]), "{p:?} {signs} voxel {n}");
+                }
+            }
         }
     }
 
