@@ -10,7 +10,12 @@
 //!    `lambda.min` (or `lambda.1se`) make the signature.
 //! 4. **Nomogram**: univariable logistic regression of every signature score and clinical
 //!    variable; those with p < `p_enter` go into a multivariable logistic model, whose
-//!    Youden-optimal probability is the threshold.
+//!    Youden-optimal probability is the threshold. Signatures enter with their *out-of-fold*
+//!    scores (each case scored by the LASSO fitted without its CV fold, same λ), so a
+//!    signature that fits its training cases better than new ones is not over-weighted; a
+//!    signature whose coefficient is not positive (alone, or beside the other variables) is
+//!    left out, with the reason in [`Univariable::removed`]. The stored means and ranges are
+//!    those of the signature as applied to the training cases.
 //!
 //! Every step is deterministic for a given seed.
 
