@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 use flate2::{Compression, GzBuilder};
-use nifti::{InMemNiftiVolume, NiftiHeader};
+use nifti::NiftiHeader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -432,23 +432,15 @@ pub fn read_nifti(path: &Path, max_bytes: u64) -> Result<(Volume, NiftiInfo), Vo
             detail: "file ends inside the header extensions".into(),
         });
     }
-    let vol = InMemNiftiVolume::from_reader(&mut source, &header).map_err(|e| {
-        VolumeError::Truncated {
-            path: p(),
-            detail: format!("voxel data: {e}"),
-        }
-    })?;
+    let scaling =
+        scaling_of(&header).map_err(|detail| VolumeError::BadHeader { path: p(), detail })?;
+    let data = read_voxels(&mut source, stored, little, voxels as usize, scaling)
+        .map_err(|e| truncated(path, e))?;
     // Drain what follows so that a gzip stream's CRC and length are checked.
     io::copy(&mut source, &mut io::sink()).map_err(|e| truncated(path, e))?;
     drop(source);
     let sha256 = hex::encode(hashing.hasher.finalize());
 
-    let scaling =
-        scaling_of(&header).map_err(|detail| VolumeError::BadHeader { path: p(), detail })?;
-    let data = convert(vol, stored, scaling).map_err(|e| VolumeError::Truncated {
-        path: p(),
-        detail: e.to_string(),
-    })?;
     let mut dims = [1usize; 3];
     for (d, v) in declared.iter().take(3).enumerate() {
         dims[d] = *v as usize;
@@ -546,32 +538,69 @@ fn scaling_of(h: &NiftiHeader) -> Result<Option<(f64, f64)>, String> {
     Ok(Some((slope, inter)))
 }
 
-fn convert(
-    vol: InMemNiftiVolume,
+/// Reads `voxels` values of type `stored` (byte order `little` or big) and converts them to
+/// `f32` as they arrive, through one small buffer: the volume is allocated once, at its final
+/// size (checked against the caller's limit before this is called), with no copy of the raw
+/// bytes beside it. A stream that ends early is an `UnexpectedEof` error.
+fn read_voxels(
+    source: &mut impl Read,
     stored: StoredType,
+    little: bool,
+    voxels: usize,
     scaling: Option<(f64, f64)>,
-) -> nifti::Result<Vec<f32>> {
-    macro_rules! typed {
-        ($t:ty) => {{
-            let raw: Vec<$t> = vol.into_nifti_typed_data::<$t>()?;
-            match scaling {
-                None => raw.into_iter().map(|v| v as f32).collect(),
-                Some((s, i)) => raw.into_iter().map(|v| (v as f64 * s + i) as f32).collect(),
+) -> io::Result<Vec<f32>> {
+    const CHUNK: usize = 1 << 16;
+    let size = stored.size();
+    let mut out: Vec<f32> = Vec::with_capacity(voxels);
+    let mut buf = vec![0u8; CHUNK * size];
+    while out.len() < voxels {
+        let n = (voxels - out.len()).min(CHUNK);
+        source.read_exact(&mut buf[..n * size]).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "voxel data ends within voxels {}..{} of the {voxels} the header declares",
+                        out.len(),
+                        out.len() + n
+                    ),
+                )
+            } else {
+                e
             }
-        }};
+        })?;
+        let bytes = &buf[..n * size];
+        macro_rules! typed {
+            ($t:ty) => {{
+                let w = std::mem::size_of::<$t>();
+                let values = bytes.chunks_exact(w).map(|c| {
+                    let a = c.try_into().unwrap_or([0; std::mem::size_of::<$t>()]);
+                    if little {
+                        <$t>::from_le_bytes(a)
+                    } else {
+                        <$t>::from_be_bytes(a)
+                    }
+                });
+                match scaling {
+                    None => out.extend(values.map(|v| v as f32)),
+                    Some((sl, ic)) => out.extend(values.map(|v| (v as f64 * sl + ic) as f32)),
+                }
+            }};
+        }
+        match stored {
+            StoredType::U8 => typed!(u8),
+            StoredType::I8 => typed!(i8),
+            StoredType::U16 => typed!(u16),
+            StoredType::I16 => typed!(i16),
+            StoredType::U32 => typed!(u32),
+            StoredType::I32 => typed!(i32),
+            StoredType::U64 => typed!(u64),
+            StoredType::I64 => typed!(i64),
+            StoredType::F32 => typed!(f32),
+            StoredType::F64 => typed!(f64),
+        }
     }
-    Ok(match stored {
-        StoredType::U8 => typed!(u8),
-        StoredType::I8 => typed!(i8),
-        StoredType::U16 => typed!(u16),
-        StoredType::I16 => typed!(i16),
-        StoredType::U32 => typed!(u32),
-        StoredType::I32 => typed!(i32),
-        StoredType::U64 => typed!(u64),
-        StoredType::I64 => typed!(i64),
-        StoredType::F32 => typed!(f32),
-        StoredType::F64 => typed!(f64),
-    })
+    Ok(out)
 }
 
 fn best_affine(h: &NiftiHeader, dims: [usize; 3]) -> Result<(Affine, AffineSource), String> {
@@ -843,5 +872,61 @@ fn encode_data(data: &[f32], stored: StoredType, out: &mut Vec<u8>) {
         StoredType::I32 => put!(i32),
         StoredType::U64 => put!(u64),
         StoredType::I64 => put!(i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voxels_convert_in_both_byte_orders_with_scaling_across_chunks() {
+        // More values than one read chunk, so the chunk boundary is crossed.
+        let values: Vec<i16> = (0..70_000).map(|i| (i % 601) as i16 - 300).collect();
+        for little in [true, false] {
+            let bytes: Vec<u8> = values
+                .iter()
+                .flat_map(|v| {
+                    if little {
+                        v.to_le_bytes()
+                    } else {
+                        v.to_be_bytes()
+                    }
+                })
+                .collect();
+            let plain = read_voxels(&mut &bytes[..], StoredType::I16, little, values.len(), None)
+                .expect("read");
+            assert!(plain.iter().zip(&values).all(|(&a, &b)| a == f32::from(b)));
+            let scaled = read_voxels(
+                &mut &bytes[..],
+                StoredType::I16,
+                little,
+                values.len(),
+                Some((0.5, 10.0)),
+            )
+            .expect("read");
+            assert!(scaled
+                .iter()
+                .zip(&values)
+                .all(|(&a, &b)| a == (f64::from(b) * 0.5 + 10.0) as f32));
+        }
+        let f: Vec<u8> = [1.5f32, -2.25]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let got = read_voxels(&mut &f[..], StoredType::F32, false, 2, None).expect("read");
+        assert_eq!(got, vec![1.5, -2.25]);
+    }
+
+    #[test]
+    fn voxel_data_shorter_than_declared_is_an_error_naming_the_count() {
+        let bytes = vec![0u8; 10];
+        let e = read_voxels(&mut &bytes[..], StoredType::I16, true, 6, None)
+            .expect_err("6 voxels need 12 bytes");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            e.to_string().contains("of the 6 the header declares"),
+            "{e}"
+        );
     }
 }
