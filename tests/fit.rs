@@ -140,21 +140,10 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     // `run` with the fitted package: a training case is assessed, SHAP sums to the logit.
     let case = cohort.join("phantom-11-0000");
     let out = t.join("results");
-    // The fit used int8 deep features; `auto` could pick f32 and move a training case's
-    // DL-score past the edge of its own training range.
-    let config = t.join("int8.toml");
-    std::fs::write(&config, "[inference]\nprecision = \"int8\"\n").expect("config");
+    // The fit extracted f32 deep features (what `auto` means for a fit); `auto` runs a fitted
+    // package at the precision it was fitted with, never at a start-up timing's choice.
     let stdout = ok(
-        &glioedge(&[
-            "--config",
-            s(&config),
-            "run",
-            s(&case),
-            "--model",
-            s(&a),
-            "--out",
-            s(&out),
-        ]),
+        &glioedge(&["run", s(&case), "--model", s(&a), "--out", s(&out)]),
         "run",
     );
     assert!(stdout.contains("DEMO MODEL"), "{stdout}");
@@ -163,6 +152,10 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     )
     .expect("JSON");
     assert_eq!(result["model"]["demo"], true);
+    assert_eq!(
+        result["precision"], "f32",
+        "the fit's precision under `auto`"
+    );
     let tasks = result["tasks"].as_array().expect("tasks");
     let t_idh = tasks.iter().find(|t| t["task"] == "idh").expect("idh");
     assert_eq!(t_idh["status"], "assessed", "{t_idh}");
@@ -191,6 +184,38 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     }
     let html = std::fs::read_to_string(out.join("phantom-11-0000/report.html")).expect("html");
     assert!(html.contains("DEMO"));
+    // Deep features of another precision than the fit's: not assessable, and the reason says so.
+    let config = t.join("int8.toml");
+    std::fs::write(&config, "[inference]\nprecision = \"int8\"\n").expect("config");
+    let out8 = t.join("results-int8");
+    ok(
+        &glioedge(&[
+            "--config",
+            s(&config),
+            "run",
+            s(&case),
+            "--model",
+            s(&a),
+            "--out",
+            s(&out8),
+        ]),
+        "run at int8",
+    );
+    let r8: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out8.join("phantom-11-0000/result.json")).expect("result"),
+    )
+    .expect("JSON");
+    let idh8 = r8["tasks"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["task"] == "idh"))
+        .expect("idh");
+    assert_eq!(idh8["status"], "not_assessable", "{idh8}");
+    assert!(
+        idh8["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("fitted on f32 deep features") && r.contains("int8")),
+        "{idh8}"
+    );
 
     // validate --cohort: one label blanked, one case broken → both reported, the rest analysed.
     let text = std::fs::read_to_string(&labels).expect("labels");

@@ -920,7 +920,7 @@ mod tests {
 
     #[test]
     fn voxel_data_shorter_than_declared_is_an_error_naming_the_count() {
-        let bytes = vec![0u8; 10];
+        let bytes = [0u8; 10];
         let e = read_voxels(&mut &bytes[..], StoredType::I16, true, 6, None)
             .expect_err("6 voxels need 12 bytes");
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
