@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use super::{assess, Assessment, Nomogram, Signature, Source, Variable};
 use crate::error::{Classify, ErrorKind};
 use crate::stats::agreement::icc;
-use crate::stats::lasso::{cv_lasso, lasso_path, LassoOptions};
+use crate::stats::lasso::{cv_lasso, distinct_folds, lasso_path, without_fold, LassoOptions};
 use crate::stats::logistic::{fit_logistic, LogisticFit};
 use crate::stats::report::{Excluded, ScoreInput};
 use crate::stats::rng::stratified_fold_ids;
@@ -672,20 +672,12 @@ fn fit_signature(
         lambda: Some(grid),
         ..LassoOptions::default()
     };
-    let mut folds: Vec<usize> = foldid.to_vec();
-    folds.sort_unstable();
-    folds.dedup();
     let mut oof = vec![f64::NAN; n];
-    for f in folds {
-        let train: Vec<usize> = (0..n).filter(|&i| foldid[i] != f).collect();
-        let xc: Vec<Vec<f64>> = x
-            .iter()
-            .map(|c| train.iter().map(|&i| c[i]).collect())
-            .collect();
-        let yc: Vec<f64> = train.iter().map(|&i| labels[i]).collect();
+    for f in distinct_folds(foldid) {
+        let (xc, yc, held_out) = without_fold(&x, labels, foldid, f);
         let fit = lasso_path(&xc, &yc, &opts)?;
         let l = fit.lambda.len() - 1;
-        for i in (0..n).filter(|&i| foldid[i] == f) {
+        for i in held_out {
             let mut eta = fit.intercept[l];
             for (b, c) in fit.beta[l].iter().zip(&x) {
                 eta += b * c[i];

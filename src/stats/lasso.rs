@@ -353,6 +353,31 @@ pub struct LassoCv {
     pub index_1se: usize,
 }
 
+/// The distinct fold ids, ascending (the order in which folds are left out).
+pub fn distinct_folds(foldid: &[usize]) -> Vec<usize> {
+    let mut folds = foldid.to_vec();
+    folds.sort_unstable();
+    folds.dedup();
+    folds
+}
+
+/// The training part without fold `f` — `columns` restricted to its cases, and their `y` —
+/// and the indices of the held-out cases, ascending.
+pub fn without_fold(
+    columns: &[Vec<f64>],
+    y: &[f64],
+    foldid: &[usize],
+    f: usize,
+) -> (Vec<Vec<f64>>, Vec<f64>, Vec<usize>) {
+    let (test, train): (Vec<usize>, Vec<usize>) = (0..y.len()).partition(|&i| foldid[i] == f);
+    let xc = columns
+        .iter()
+        .map(|c| train.iter().map(|&i| c[i]).collect())
+        .collect();
+    let yc = train.iter().map(|&i| y[i]).collect();
+    (xc, yc, test)
+}
+
 /// K-fold cross-validation with the given fold ids (any distinct labels).
 pub fn cv_lasso(
     columns: &[Vec<f64>],
@@ -365,9 +390,7 @@ pub fn cv_lasso(
         return Err(bad("LASSO CV", "one fold id per case is needed"));
     }
     let path = lasso_path(columns, y, opts)?;
-    let mut folds: Vec<usize> = foldid.to_vec();
-    folds.sort_unstable();
-    folds.dedup();
+    let folds = distinct_folds(foldid);
     if folds.len() < 3 {
         return Err(bad("LASSO CV", "needs at least 3 folds"));
     }
@@ -379,13 +402,7 @@ pub fn cv_lasso(
     let mut fold_means: Vec<Vec<f64>> = Vec::new();
     let mut fold_w: Vec<f64> = Vec::new();
     for &f in &folds {
-        let train: Vec<usize> = (0..n).filter(|&i| foldid[i] != f).collect();
-        let test: Vec<usize> = (0..n).filter(|&i| foldid[i] == f).collect();
-        let xc: Vec<Vec<f64>> = columns
-            .iter()
-            .map(|c| train.iter().map(|&i| c[i]).collect())
-            .collect();
-        let yc: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+        let (xc, yc, test) = without_fold(columns, y, foldid, f);
         let fit = lasso_path(&xc, &yc, &fold_opts).map_err(|e| StatsError::Fit {
             what: "LASSO CV",
             problem: format!("fold {f}: {e}"),
