@@ -888,7 +888,7 @@ fn write_package(
              fit_report.md).",
             base.manifest.intended_use
         );
-        // Heads: the fitted ones replace the placeholders.
+        // Heads: the fitted ones replace the seeded, unfitted ones.
         let mut raw_heads: BTreeMap<String, RawHeadOut> = BTreeMap::new();
         for h in &base.heads {
             let d = base.manifest.outputs.feature_dim;

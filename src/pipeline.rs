@@ -366,7 +366,7 @@ pub fn tasks_of(
             let reason = match head {
                 Some(h) if !h.spec.fitted => format!(
                     "model package '{}' has no fitted {task} model (its {task} head holds \
-                     placeholder weights); fit one on a labelled cohort",
+                     seeded, unfitted weights); fit one on a labelled cohort",
                     pkg.manifest.name
                 ),
                 _ => format!(

@@ -104,7 +104,7 @@ fn fit_run_and_validate_on_a_tiny_phantom_cohort() {
     assert_eq!(pkg.manifest.sequences, ["t1c", "t2", "flair"]);
     assert!(
         pkg.head("idh").expect("idh head").spec.fitted || {
-            // No deep feature survived the LASSO on 20 cases: the head stays a placeholder.
+            // No deep feature survived the LASSO on 20 cases: the head stays unfitted (seeded).
             let r = std::fs::read_to_string(a.join("fit_report.json")).expect("report");
             r.contains("\"head\": null")
         }

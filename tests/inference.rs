@@ -119,7 +119,7 @@ fn f32_features_match_onnxruntime_and_torch() {
                 "feature map {a} vs {b}"
             );
         }
-        // The goldens hold the placeholder heads' logits; fitted heads (written by
+        // The goldens hold the seeded, unfitted heads' logits; fitted heads (written by
         // `glioedge fit`) have none — the features above are what the heads read.
         for h in package().heads.iter().filter(|h| !h.spec.fitted) {
             let ours = engine(Precision::F32)
@@ -194,7 +194,7 @@ fn analytic_gradcam_equals_torch_autograd() {
         .zip(g.json["cases"].as_array().expect("cases"))
         .enumerate()
     {
-        // torch goldens exist for the placeholder heads only; a head fitted by `glioedge fit`
+        // torch goldens exist for the seeded, unfitted heads only; a head fitted by `glioedge fit`
         // goes through the same analytic code (any linear head) but has no golden here.
         for h in pkg.heads.iter().filter(|h| !h.spec.fitted) {
             let gold = &case["heads"][&h.spec.name];

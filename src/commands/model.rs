@@ -375,7 +375,7 @@ fn check_goldens(pkg: &ModelPackage) -> Result<Vec<String>, GoldenError> {
                     )));
                 }
                 if h.spec.fitted {
-                    // The torch goldens were made with the placeholder heads; a head fitted
+                    // The torch goldens were made with the seeded, unfitted heads; a head fitted
                     // by `glioedge fit` has none.
                     line.push_str(&format!(
                         "; head {} fitted: no Grad-CAM golden",

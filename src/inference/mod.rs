@@ -162,7 +162,7 @@ pub struct HeadOutput {
     pub probabilities: Vec<f64>,
     /// The arg-max class name.
     pub predicted: String,
-    /// Whether the head's weights were fitted (false: demo placeholders).
+    /// Whether the head's weights were fitted (false: the seeded, unfitted weights of a backbone package).
     pub fitted: bool,
 }
 

@@ -213,7 +213,7 @@ pub struct HeadSpec {
     pub classes: Vec<String>,
     /// What it predicts.
     pub description: String,
-    /// False while the weights are placeholders (the fusion work fits them).
+    /// False for the seeded, unfitted weights of a backbone package (`glioedge fit` fits them).
     pub fitted: bool,
 }
 
