@@ -146,6 +146,7 @@ pub fn features(args: &FeaturesArgs, config: &Config) -> ExitCode {
         (None, Some(image_path), Some(mask_path)) => {
             let max = config.limits.max_volume_bytes;
             // Both files are read (decompressed, hashed) at the same time.
+            let t = std::time::Instant::now();
             let (image, mask) = rayon::join(
                 || read_nifti(image_path, max),
                 || read_nifti(mask_path, max),
@@ -158,6 +159,10 @@ pub fn features(args: &FeaturesArgs, config: &Config) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(e.kind(), &e.to_string(), e.hint()),
             };
+            tracing::debug!(
+                "features: image and mask read in {:.1} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
             let pixel = image_info.datatype;
             match extract(&image, &mask, &params, &PyRadiomicsFilters { pixel }) {
                 Ok(mut ex) => {

@@ -258,8 +258,10 @@ pub fn extract(
         spacing: spacing_of(image),
     };
     // Label present at all? (PyRadiomics getMask, before anything else.)
-    let inside0 = roi::label_mask(mask, s.label);
-    if !inside0.iter().any(|&b| b) {
+    // (A scan that stops at the first ROI voxel; the membership volume itself is only built
+    // when the original grid is the working grid.)
+    let label = s.label as f64;
+    if !mask.data().iter().any(|&v| f64::from(v) == label) {
         let present = roi::present_labels(mask);
         return Err(if present.is_empty() {
             RadiomicsError::EmptyMask
@@ -297,7 +299,12 @@ pub fn extract(
             pad_distance: s.pad_distance,
             pre_crop: true,
         };
+        let t = std::time::Instant::now();
         let (img, msk) = filters.resample(&work_image, mask, &req)?;
+        tracing::debug!(
+            "radiomics: resampled in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
         same_grid(img.grid(), msk.grid())?;
         resampled_grid = Some(GridInfo {
             dims: img.dims(),
@@ -307,7 +314,7 @@ pub fn extract(
         work_image = Cow::Owned(img);
         work_mask = Cow::Owned(msk);
     } else if s.pre_crop {
-        let bb = roi::check_mask(&inside0, mask.dims(), mask, s)?;
+        let bb = roi::check_mask(&roi::label_mask(mask, s.label), mask.dims(), mask, s)?;
         let (lo, size) = padded_box(bb, s.pad_distance, mask.dims());
         work_image = Cow::Owned(crop_volume(&work_image, lo, size));
         work_mask = Cow::Owned(crop_volume(mask, lo, size));
@@ -330,14 +337,7 @@ pub fn extract(
         None => Pixels::F32(work_image.data()),
     };
     // 3. Mask checks on the working grid.
-    // Mask untouched (no resampling or cropping): the membership computed above is this one.
-    let inside = match &work_mask {
-        Cow::Borrowed(_) => inside0,
-        Cow::Owned(m) => {
-            drop(inside0);
-            roi::label_mask(m, s.label)
-        }
-    };
+    let inside = roi::label_mask(&work_mask, s.label);
     let bb = roi::check_mask(&inside, dims, &work_mask, s)?;
     // 4. Re-segmentation (textures and first order only; shape keeps the mask as it is).
     let (tex_inside, tex_bb) = match &s.resegment_range {
@@ -495,16 +495,32 @@ fn image_features(
 ) -> Vec<FeatureResult> {
     // The discretised box, its levels and its padded grid are built once and shared by the
     // families.
+    // GLDM and NGTDM visit the same neighbourhoods: one pass serves both.
+    let wants_neighbourhood = classes
+        .iter()
+        .any(|(c, _)| matches!(c, FeatureClass::Gldm | FeatureClass::Ngtdm));
     let disc = roi::discretise(c, s).map(|d| {
         let lv = Levels::of(&d);
         let grid = Padded::new(&d.levels, c.dims, Padded::margin(&s.distances));
-        (d, lv, grid)
+        let nb = wants_neighbourhood.then(|| {
+            let angles = matrices::angles(c.dims, &s.distances, true);
+            matrices::neighbourhood(&grid, &lv, &angles, s.gldm_a as i64)
+        });
+        (d, lv, grid, nb)
     });
     let per_class: Vec<Vec<(FeatureId, Result<f64, String>)>> = classes
         .par_iter()
         .map(|(class, which)| match &disc {
             Err(e) => which.iter().map(|&f| (f, Err(e.clone()))).collect(),
-            Ok((d, lv, grid)) => class_features(*class, which, c, d, lv, grid, s),
+            Ok((d, lv, grid, nb)) => {
+                let shared = Shared {
+                    disc: d,
+                    levels: lv,
+                    grid,
+                    neighbourhood: nb.as_ref(),
+                };
+                class_features(*class, which, c, &shared, s)
+            }
         })
         .collect();
     per_class
@@ -528,15 +544,45 @@ fn image_features(
 /// Largest number of present grey levels for which GLCM matrices are built (memory bound).
 pub const MAX_GLCM_LEVELS: usize = 4096;
 
+/// What the families of one image share: its discretisation, levels, padded grid and (when
+/// GLDM or NGTDM is enabled) the neighbourhood counts.
+struct Shared<'a> {
+    disc: &'a roi::Discretised,
+    levels: &'a Levels,
+    grid: &'a Padded,
+    neighbourhood: Option<&'a matrices::Neighbourhood>,
+}
+
+impl Shared<'_> {
+    /// The shared neighbourhood counts, or computed here when none were shared.
+    fn neighbourhood_or_compute(
+        &self,
+        c: &Cropped,
+        s: &Settings,
+    ) -> Cow<'_, matrices::Neighbourhood> {
+        match self.neighbourhood {
+            Some(nb) => Cow::Borrowed(nb),
+            None => {
+                let angles = matrices::angles(c.dims, &s.distances, true);
+                Cow::Owned(matrices::neighbourhood(
+                    self.grid,
+                    self.levels,
+                    &angles,
+                    s.gldm_a as i64,
+                ))
+            }
+        }
+    }
+}
+
 fn class_features(
     class: FeatureClass,
     which: &[FeatureId],
     c: &Cropped,
-    d: &roi::Discretised,
-    lv: &Levels,
-    grid: &Padded,
+    shared: &Shared<'_>,
     s: &Settings,
 ) -> Vec<(FeatureId, Result<f64, String>)> {
+    let (d, lv, grid) = (shared.disc, shared.levels, shared.grid);
     let np = c.count as f64;
     macro_rules! pick {
         ($variant:ident) => {
@@ -552,9 +598,8 @@ fn class_features(
     match class {
         FeatureClass::Shape => Vec::new(),
         FeatureClass::FirstOrder => {
-            let vals = c.roi_values();
             let input = firstorder::FirstOrderInput {
-                values: &vals,
+                values: c.roi_values(),
                 disc: d,
                 voxel_volume: c.spacing.iter().product(),
                 shift: s.voxel_array_shift,
@@ -622,17 +667,15 @@ fn class_features(
                 .collect()
         }
         FeatureClass::Gldm => {
-            let angles = matrices::angles(c.dims, &s.distances, true);
-            let (dep, cols) = matrices::gldm(grid, lv, &angles, s.gldm_a as i64);
-            gldm::compute(&dep, cols, &lv.values, &pick!(Gldm))
+            let nb = shared.neighbourhood_or_compute(c, s);
+            gldm::compute(&nb.dep, nb.cols, &lv.values, &pick!(Gldm))
                 .into_iter()
                 .map(|(f, v)| (FeatureId::Gldm(f), v))
                 .collect()
         }
         FeatureClass::Ngtdm => {
-            let angles = matrices::angles(c.dims, &s.distances, true);
-            let (n, sums) = matrices::ngtdm(grid, lv, &angles);
-            ngtdm::compute(&n, &sums, &lv.values, &pick!(Ngtdm))
+            let nb = shared.neighbourhood_or_compute(c, s);
+            ngtdm::compute(&nb.n, &nb.s, &lv.values, &pick!(Ngtdm))
                 .into_iter()
                 .map(|(f, v)| (FeatureId::Ngtdm(f), v))
                 .collect()

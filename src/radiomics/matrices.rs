@@ -317,32 +317,29 @@ pub fn glszm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> BTreeMap<(usize
     zones
 }
 
-/// Dependence counts: `dep[i * cols + d]` = voxels of level i with `d` dependent neighbours
-/// (|level difference| <= alpha, neighbours by `angles`, both directions); `cols = angles + 1`.
-pub fn gldm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64) -> (Vec<f64>, usize) {
-    let cols = angles.len() + 1;
-    let offsets = grid.offsets(angles);
-    let mut m = vec![0.0f64; lv.len() * cols];
-    for (i, li) in grid.voxels() {
-        let mut dep = 0usize;
-        for &off in &offsets {
-            let lj = grid.at(i, off);
-            if lj != 0 && (i64::from(li) - i64::from(lj)).abs() <= alpha {
-                dep += 1;
-            }
-        }
-        m[lv.index[li as usize] * cols + dep] += 1.0;
-    }
-    (m, cols)
+/// GLDM dependence counts and NGTDM sums from one pass over the neighbourhoods (the two
+/// families visit the same neighbours); each is what [`gldm`] and [`ngtdm`] return.
+#[derive(Debug, Clone)]
+pub struct Neighbourhood {
+    /// `dep[i * cols + d]`, as [`gldm`].
+    pub dep: Vec<f64>,
+    /// Columns of `dep`.
+    pub cols: usize,
+    /// NGTDM voxel counts per present level, as [`ngtdm`].
+    pub n: Vec<f64>,
+    /// NGTDM summed differences per present level, as [`ngtdm`].
+    pub s: Vec<f64>,
 }
 
-/// NGTDM: per present level, the voxel count `n` and the summed |level − neighbourhood mean| `s`
-/// (a voxel without ROI neighbours counts with difference 0, as in PyRadiomics).
-pub fn ngtdm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<f64>, Vec<f64>) {
+/// [`gldm`] and [`ngtdm`] in one pass (same summation order as each of them alone).
+pub fn neighbourhood(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64) -> Neighbourhood {
+    let cols = angles.len() + 1;
     let offsets = grid.offsets(angles);
+    let mut dep = vec![0.0f64; lv.len() * cols];
     let mut n = vec![0.0f64; lv.len()];
     let mut s = vec![0.0f64; lv.len()];
     for (i, li) in grid.voxels() {
+        let mut dependent = 0usize;
         let mut count = 0.0f64;
         let mut sum = 0.0f64;
         for &off in &offsets {
@@ -350,6 +347,9 @@ pub fn ngtdm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<f64>, Vec<
             if lj != 0 {
                 count += 1.0;
                 sum += f64::from(lj);
+                if (i64::from(li) - i64::from(lj)).abs() <= alpha {
+                    dependent += 1;
+                }
             }
         }
         let diff = if count == 0.0 {
@@ -358,10 +358,11 @@ pub fn ngtdm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<f64>, Vec<
             (f64::from(li) - sum / count).abs()
         };
         let c = lv.index[li as usize];
+        dep[c * cols + dependent] += 1.0;
         n[c] += 1.0;
         s[c] += diff;
     }
-    (n, s)
+    Neighbourhood { dep, cols, n, s }
 }
 
 #[cfg(test)]

@@ -186,10 +186,22 @@ pub fn crop_to_mask(
         });
     }
     let (lo, size) = label_bounding_box(mask, label)?;
+    Ok(crop_box(image, mask, lo, size, pad))
+}
+
+/// Image and mask (same grid) cropped to the box `lo`, `size` widened by `pad` voxels on every
+/// side, clipped to the volume.
+fn crop_box(
+    image: &Volume,
+    mask: &Volume,
+    lo: [usize; 3],
+    size: [usize; 3],
+    pad: usize,
+) -> (Volume, Volume) {
     let dims = mask.dims();
     let from = [0, 1, 2].map(|d| lo[d].saturating_sub(pad));
     let to = [0, 1, 2].map(|d| (lo[d] + size[d] + pad).min(dims[d]));
-    Ok((image.crop(from, to), mask.crop(from, to)))
+    (image.crop(from, to), mask.crop(from, to))
 }
 
 /// PyRadiomics `resampleImage` for a floating-point image (values are not cast).
@@ -232,12 +244,13 @@ pub fn resample_image_and_mask_typed(
     let same =
         (0..3).all(|d| (image_spacing[d] - spacing[d]).abs() <= 1e-8 + 1e-5 * spacing[d].abs());
     if same {
-        let mask_on_image = if mask.grid() == image.grid() {
-            mask.clone()
-        } else {
-            resample_onto(mask, image.grid(), Interpolator::Nearest, Boundary::Itk)
-                .ok_or(PreprocessError::SingularAffine { what: "mask" })?
-        };
+        if mask.grid() == image.grid() {
+            // Same grid: the bounding box found above is the one to crop to (no copy of the
+            // mask, no second scan).
+            return Ok(crop_box(image, mask, bb_lo, bb_size, s.pad_distance));
+        }
+        let mask_on_image = resample_onto(mask, image.grid(), Interpolator::Nearest, Boundary::Itk)
+            .ok_or(PreprocessError::SingularAffine { what: "mask" })?;
         return crop_to_mask(image, &mask_on_image, s.label, s.pad_distance);
     }
 

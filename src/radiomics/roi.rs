@@ -12,8 +12,8 @@ pub struct Cropped {
     pub dims: [usize; 3],
     /// Voxel spacing in mm (x, y, z).
     pub spacing: [f64; 3],
-    /// Intensities (whole box).
-    pub values: Vec<f64>,
+    /// Intensities of the ROI voxels, box order (`x` fastest; numpy's `image[mask]` order).
+    pub roi: Vec<f64>,
     /// ROI membership (whole box).
     pub mask: Vec<bool>,
     /// Number of ROI voxels.
@@ -146,32 +146,37 @@ impl Cropped {
         bb: RoiBox,
     ) -> Cropped {
         let [nx, ny, nz] = bb.size;
-        let mut v = Vec::with_capacity(nx * ny * nz);
         let mut m = Vec::with_capacity(nx * ny * nz);
         for z in 0..nz {
             for y in 0..ny {
                 let start = ((bb.lo[2] + z) * dims[1] + bb.lo[1] + y) * dims[0] + bb.lo[0];
-                v.extend((start..start + nx).map(|i| values.get(i)));
                 m.extend_from_slice(&inside[start..start + nx]);
             }
         }
         let count = m.iter().filter(|&&b| b).count();
+        let mut roi = Vec::with_capacity(count);
+        for z in 0..nz {
+            for y in 0..ny {
+                let start = ((bb.lo[2] + z) * dims[1] + bb.lo[1] + y) * dims[0] + bb.lo[0];
+                roi.extend(
+                    (start..start + nx)
+                        .filter(|&i| inside[i])
+                        .map(|i| values.get(i)),
+                );
+            }
+        }
         Cropped {
             dims: bb.size,
             spacing,
-            values: v,
+            roi,
             mask: m,
             count,
         }
     }
 
     /// The ROI intensities in memory order (numpy's `image[mask]` order is z, y, x — the same).
-    pub fn roi_values(&self) -> Vec<f64> {
-        self.values
-            .iter()
-            .zip(&self.mask)
-            .filter_map(|(&v, &m)| m.then_some(v))
-            .collect()
+    pub fn roi_values(&self) -> &[f64] {
+        &self.roi
     }
 }
 
@@ -194,7 +199,7 @@ pub const MAX_BINS: usize = 100_000;
 pub fn discretise(c: &Cropped, settings: &Settings) -> Result<Discretised, String> {
     let roi = c.roi_values();
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    for &v in &roi {
+    for &v in roi {
         if !v.is_finite() {
             return Err("the image has non-finite values inside the ROI".into());
         }
@@ -232,13 +237,16 @@ pub fn discretise(c: &Cropped, settings: &Settings) -> Result<Discretised, Strin
             e
         }
     };
-    let mut levels = vec![0u32; c.values.len()];
+    let mut levels = vec![0u32; c.mask.len()];
     let mut ng = 0u32;
     let mut seen = vec![false; edges.len() + 1];
-    for (i, (&v, &m)) in c.values.iter().zip(&c.mask).enumerate() {
-        if !m {
-            continue;
-        }
+    let inside = c
+        .mask
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m)
+        .map(|(i, _)| i);
+    for (i, &v) in inside.zip(roi) {
         // numpy.digitize (right=False): number of edges <= v.
         let l = edges.partition_point(|&e| e <= v) as u32;
         levels[i] = l;
