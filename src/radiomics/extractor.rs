@@ -433,10 +433,32 @@ pub fn extract(
                 });
             }
         }
-        Ok(derived
+        // Costliest first (texture matrices grow with the number of grey levels, i.e. with
+        // the intensity range; wavelet-LLL, last in PyRadiomics' order, is usually the widest),
+        // so that it does not run alone at the end; results are put back in order.
+        let mut order: Vec<(usize, f32)> = derived
+            .iter()
+            .enumerate()
+            .map(|(i, (_, vol))| {
+                let (lo, hi) = vol
+                    .data()
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
+                (i, hi - lo)
+            })
+            .collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut done: Vec<(usize, PerImage)> = order
             .par_iter()
-            .map(|(name, vol)| (name.clone(), features_of(name, Pixels::F32(vol.data()))))
-            .collect())
+            .map(|&(i, _)| {
+                let (name, vol) = &derived[i];
+                (i, (name.clone(), features_of(name, Pixels::F32(vol.data()))))
+            })
+            .collect();
+        done.sort_by_key(|(i, _)| *i);
+        Ok(done.into_iter().map(|(_, r)| r).collect())
     };
     let (shape_results, per_spec) = rayon::join(shape_task, || {
         params

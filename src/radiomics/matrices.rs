@@ -196,9 +196,10 @@ pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>,
     let nr = grid.inner.iter().copied().max().unwrap_or(1);
     let mut out = Vec::with_capacity(angles.len());
     let mut box_levels: Option<Vec<u32>> = None;
-    // Length of the run so far at each ROI voxel (written before it is read: the predecessor
-    // along a forward angle comes earlier in box order).
-    let mut run = vec![0u32; grid.levels.len()];
+    // Per padded voxel, its level (high half) and the length of the run so far along the
+    // current angle (low half; written before it is read: the predecessor along a forward angle
+    // comes earlier in box order; 0 outside the ROI). One load gives both.
+    let mut state: Vec<u64> = grid.levels.iter().map(|&l| u64::from(l) << 32).collect();
     // Compressed level of each ROI voxel, in `grid.roi` order.
     let rows: Vec<usize> = grid
         .voxels()
@@ -213,18 +214,17 @@ pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>,
         if off > 0 {
             // One pass, no data-dependent jumps: a voxel continues its predecessor's run when
             // the levels agree, and a run is counted where the next voxel differs.
+            let step = off.unsigned_abs();
             for (&i, &row) in grid.roi.iter().zip(&rows) {
-                let l = grid.levels[i];
-                let prev = i.wrapping_add_signed(-off);
-                let len = if grid.levels[prev] == l {
-                    run[prev] + 1
-                } else {
-                    1
-                };
-                run[i] = len;
-                let next = grid.at(i, off);
+                let key = state[i] >> 32;
+                let before = state[i - step];
+                // Same level: one more than the predecessor's run; otherwise a new run.
+                let same = u64::from(before >> 32 == key);
+                let len = same * (before & 0xffff_ffff) + 1;
+                state[i] = (key << 32) | len;
+                let next = state[i + step] >> 32;
                 multi |= next != 0;
-                counts[row + len as usize - 1] += u32::from(next != l);
+                counts[row + len as usize - 1] += u32::from(next != key);
             }
         } else {
             for (&i, &row) in grid.roi.iter().zip(&rows) {

@@ -332,48 +332,81 @@ const BLOCK: usize = 32;
 /// One recursive Gaussian pass along `axis` over a volume of `f32` (ITK's float internal
 /// image): each line is read as `double`, filtered, stored as `float`.
 ///
-/// Lines are taken in blocks of [`BLOCK`] neighbours along the fastest other axis and filtered
-/// in lock step; blocks run in parallel (each line's result does not depend on the schedule).
+/// Lines are taken in blocks of up to [`BLOCK`] neighbours along the fastest other axis and
+/// filtered in lock step. Passes along `x` and `y` work slab by slab (a slab's lines stay in
+/// it); the pass along `z` filters blocks of neighbouring columns and then assembles the output
+/// slab by slab. Everything runs in parallel and each line's result does not depend on the
+/// schedule.
 fn pass(data: &[f32], dims: [usize; 3], axis: usize, c: &Coefficients) -> Vec<f32> {
     let [nx, ny, nz] = dims;
-    let ln = dims[axis];
-    let stride = [1, nx, nx * ny][axis];
-    // Line starts, grouped so that a block's lines are adjacent in memory where possible
-    // (along x for the y and z passes, along y for the x pass).
-    let starts: Vec<usize> = match axis {
-        0 => (0..nz)
-            .flat_map(|k| (0..ny).map(move |j| nx * (j + ny * k)))
-            .collect(),
-        1 => (0..nz)
-            .flat_map(|k| (0..nx).map(move |i| i + nx * ny * k))
-            .collect(),
-        _ => (0..nx * ny).collect(),
-    };
-    let blocks: Vec<(usize, Vec<f32>)> = starts
-        .par_chunks(BLOCK)
-        .enumerate()
-        .map(|(b, lines)| {
-            let w = lines.len();
-            let mut buf = vec![0.0f64; ln * w];
-            for (j, &s) in lines.iter().enumerate() {
-                for k in 0..ln {
-                    buf[k * w + j] = f64::from(data[s + stride * k]);
-                }
-            }
-            let mut res = vec![0.0f64; ln * w];
-            let mut scratch = vec![0.0f64; ln * w];
-            c.filter_lines(&buf, &mut res, &mut scratch, w);
-            (b, res.iter().map(|&r| r as f32).collect())
-        })
-        .collect();
+    let plane = nx * ny;
     let mut out = vec![0.0f32; data.len()];
-    for (b, res) in blocks {
-        let lines = &starts[b * BLOCK..(b * BLOCK + BLOCK).min(starts.len())];
-        let w = lines.len();
-        for (j, &s) in lines.iter().enumerate() {
-            for k in 0..ln {
-                out[s + stride * k] = res[k * w + j];
-            }
+    if plane == 0 || nz == 0 {
+        return out;
+    }
+    match axis {
+        0 | 1 => {
+            // Along x: lines are the rows of a slab (blocks of rows, transposed into lock-step
+            // order); along y: lines are the columns of a slab (blocks of adjacent columns,
+            // whose samples are contiguous row pieces).
+            let (ln, lines, stride, step) = if axis == 0 {
+                (nx, ny, 1, nx)
+            } else {
+                (ny, nx, nx, 1)
+            };
+            out.par_chunks_mut(plane)
+                .zip(data.par_chunks(plane))
+                .for_each(|(o, slab)| {
+                    let mut buf = vec![0.0f64; ln * BLOCK];
+                    let mut res = vec![0.0f64; ln * BLOCK];
+                    let mut scratch = vec![0.0f64; ln * BLOCK];
+                    for first in (0..lines).step_by(BLOCK) {
+                        let w = BLOCK.min(lines - first);
+                        let (buf, res, scratch) =
+                            (&mut buf[..ln * w], &mut res[..ln * w], &mut scratch[..ln * w]);
+                        for k in 0..ln {
+                            for j in 0..w {
+                                buf[k * w + j] = f64::from(slab[(first + j) * step + stride * k]);
+                            }
+                        }
+                        c.filter_lines(buf, res, scratch, w);
+                        for k in 0..ln {
+                            for j in 0..w {
+                                o[(first + j) * step + stride * k] = res[k * w + j] as f32;
+                            }
+                        }
+                    }
+                });
+        }
+        _ => {
+            // Along z: blocks of adjacent columns (each sample row a contiguous piece of a
+            // slab), filtered in parallel; then each output slab is assembled from the blocks.
+            let blocks: Vec<Vec<f32>> = (0..plane)
+                .step_by(BLOCK)
+                .collect::<Vec<_>>()
+                .par_iter()
+                .map(|&first| {
+                    let w = BLOCK.min(plane - first);
+                    let mut buf = vec![0.0f64; nz * w];
+                    for (k, row) in buf.chunks_mut(w).enumerate() {
+                        let src = &data[k * plane + first..k * plane + first + w];
+                        for (b, &v) in row.iter_mut().zip(src) {
+                            *b = f64::from(v);
+                        }
+                    }
+                    let mut res = vec![0.0f64; nz * w];
+                    let mut scratch = vec![0.0f64; nz * w];
+                    c.filter_lines(&buf, &mut res, &mut scratch, w);
+                    res.iter().map(|&r| r as f32).collect()
+                })
+                .collect();
+            out.par_chunks_mut(plane).enumerate().for_each(|(k, o)| {
+                for (b, res) in blocks.iter().enumerate() {
+                    let first = b * BLOCK;
+                    let w = BLOCK.min(plane - first);
+                    o[first..first + w].copy_from_slice(&res[k * w..(k + 1) * w]);
+                }
+            });
         }
     }
     out
