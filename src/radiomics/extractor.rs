@@ -454,7 +454,10 @@ pub fn extract(
             .par_iter()
             .map(|&(i, _)| {
                 let (name, vol) = &derived[i];
-                (i, (name.clone(), features_of(name, Pixels::F32(vol.data()))))
+                (
+                    i,
+                    (name.clone(), features_of(name, Pixels::F32(vol.data()))),
+                )
             })
             .collect();
         done.sort_by_key(|(i, _)| *i);

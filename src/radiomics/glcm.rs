@@ -196,22 +196,38 @@ fn angle_features(p: &[f64], g: &[f64], ng: f64, n: usize) -> [f64; 24] {
 }
 
 /// sqrt of the second largest eigenvalue of Q(i,j) = Σ_k p(i,k) p(j,k) / (px(i) py(k)),
-/// through the symmetric matrix similar to Q.
+/// through the symmetric matrix similar to Q, S(i,j) = Σ_k p(i,k) (p(j,k) / py(k)) /
+/// sqrt(px(i) px(j)), over the rows and columns with non-zero marginals.
 fn mcc(p: &[f64], px: &[f64], py: &[f64], n: usize) -> f64 {
     let rows: Vec<usize> = (0..n).filter(|&i| px[i] > 0.0).collect();
+    let cols: Vec<usize> = (0..n).filter(|&k| py[k] > 0.0).collect();
     let m = rows.len();
+    // Compacted rows, zero-padded to a multiple of the 4 accumulation lanes: `a` = p(i, k),
+    // `b` = p(i, k) / py(k).
+    let w = cols.len().div_ceil(4) * 4;
+    let mut a = vec![0.0; m * w];
+    let mut b = vec![0.0; m * w];
+    for (r, &i) in rows.iter().enumerate() {
+        for (t, &k) in cols.iter().enumerate() {
+            a[r * w + t] = p[i * n + k];
+            b[r * w + t] = p[i * n + k] / py[k];
+        }
+    }
     let mut s = vec![0.0; m * m];
-    for (a, &i) in rows.iter().enumerate() {
-        for (b, &j) in rows.iter().enumerate().skip(a) {
-            let mut acc = 0.0;
-            for k in 0..n {
-                if py[k] > 0.0 {
-                    acc += p[i * n + k] * p[j * n + k] / py[k];
+    for (r, &i) in rows.iter().enumerate() {
+        let ar = &a[r * w..(r + 1) * w];
+        for (c, &j) in rows.iter().enumerate().skip(r) {
+            let bc = &b[c * w..(c + 1) * w];
+            // Four lanes (terms k ≡ lane mod 4), added pairwise at the end: a fixed order.
+            let mut acc = [0.0f64; 4];
+            for (x, y) in ar.chunks_exact(4).zip(bc.chunks_exact(4)) {
+                for lane in 0..4 {
+                    acc[lane] += x[lane] * y[lane];
                 }
             }
-            let v = acc / (px[i] * px[j]).sqrt();
-            s[a * m + b] = v;
-            s[b * m + a] = v;
+            let v = ((acc[0] + acc[1]) + (acc[2] + acc[3])) / (px[i] * px[j]).sqrt();
+            s[r * m + c] = v;
+            s[c * m + r] = v;
         }
     }
     let mut ev = symmetric_eigenvalues(&s, m);

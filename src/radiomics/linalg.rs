@@ -17,9 +17,22 @@ pub fn symmetric_eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
 
 /// Householder reduction of the symmetric matrix to tridiagonal form: the diagonal `d` and
 /// the sub-diagonal `e` (`e[i]` couples rows `i - 1` and `i`; `e[0] = 0`).
+///
+/// `tred2`'s operations on the lower triangle, on a matrix kept whole: the lower triangle is
+/// mirrored first, so that a row read left to right visits the terms `tred2` reads along the
+/// row and then down the column, in the same order, and the rank-2 update is applied to whole
+/// rows (each mirrored element gets the same two products, added in the other order, which is
+/// the same sum). The results are `tred2`'s bit for bit; rows are contiguous, four dot products
+/// run side by side and the update vectorises.
 fn tridiagonalise(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut z = a.to_vec();
+    for i in 0..n {
+        for j in (i + 1)..n {
+            z[i * n + j] = z[j * n + i];
+        }
+    }
     let mut e = vec![0.0; n];
+    let mut u = vec![0.0; n];
     for i in (1..n).rev() {
         let l = i - 1;
         if l == 0 {
@@ -41,25 +54,53 @@ fn tridiagonalise(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
         e[i] = scale * g;
         h -= f * g;
         z[i * n + l] = f - g;
+        let len = l + 1;
+        let u = &mut u[..len];
+        u.copy_from_slice(&z[i * n..i * n + len]);
+        // e = A·u / h (rows 0..=l), f = eᵀu.
         let mut f = 0.0;
-        for j in 0..=l {
-            let mut g = 0.0;
-            for k in 0..=j {
-                g += z[j * n + k] * z[i * n + k];
+        let mut j = 0;
+        while j + 4 <= len {
+            let (r0, r1, r2, r3) = (
+                &z[j * n..j * n + len],
+                &z[(j + 1) * n..(j + 1) * n + len],
+                &z[(j + 2) * n..(j + 2) * n + len],
+                &z[(j + 3) * n..(j + 3) * n + len],
+            );
+            let mut g = [0.0f64; 4];
+            for k in 0..len {
+                let uk = u[k];
+                g[0] += r0[k] * uk;
+                g[1] += r1[k] * uk;
+                g[2] += r2[k] * uk;
+                g[3] += r3[k] * uk;
             }
-            for k in (j + 1)..=l {
-                g += z[k * n + j] * z[i * n + k];
+            for (t, gt) in g.iter().enumerate() {
+                e[j + t] = gt / h;
+                f += e[j + t] * u[j + t];
+            }
+            j += 4;
+        }
+        while j < len {
+            let row = &z[j * n..j * n + len];
+            let mut g = 0.0;
+            for k in 0..len {
+                g += row[k] * u[k];
             }
             e[j] = g / h;
-            f += e[j] * z[i * n + j];
+            f += e[j] * u[j];
+            j += 1;
         }
         let hh = f / (h + h);
-        for j in 0..=l {
-            let f = z[i * n + j];
-            let g = e[j] - hh * f;
-            e[j] = g;
-            for k in 0..=j {
-                z[j * n + k] -= f * e[k] + g * z[i * n + k];
+        for j in 0..len {
+            e[j] -= hh * u[j];
+        }
+        let e = &e[..len];
+        for j in 0..len {
+            let (fj, gj) = (u[j], e[j]);
+            let row = &mut z[j * n..j * n + len];
+            for ((zk, &ek), &uk) in row.iter_mut().zip(e).zip(u.iter()) {
+                *zk -= fj * ek + gj * uk;
             }
         }
     }

@@ -362,8 +362,11 @@ fn pass(data: &[f32], dims: [usize; 3], axis: usize, c: &Coefficients) -> Vec<f3
                     let mut scratch = vec![0.0f64; ln * BLOCK];
                     for first in (0..lines).step_by(BLOCK) {
                         let w = BLOCK.min(lines - first);
-                        let (buf, res, scratch) =
-                            (&mut buf[..ln * w], &mut res[..ln * w], &mut scratch[..ln * w]);
+                        let (buf, res, scratch) = (
+                            &mut buf[..ln * w],
+                            &mut res[..ln * w],
+                            &mut scratch[..ln * w],
+                        );
                         for k in 0..ln {
                             for j in 0..w {
                                 buf[k * w + j] = f64::from(slab[(first + j) * step + stride * k]);
