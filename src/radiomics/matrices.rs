@@ -173,17 +173,38 @@ impl Padded {
 pub fn glcm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> Vec<Vec<f64>> {
     let n = lv.len();
     let offsets = grid.offsets(angles);
-    let mut counts = vec![vec![0.0f64; n * n]; angles.len()];
-    for (i, li) in grid.voxels() {
-        let ci = lv.index[li as usize];
-        for (a, &off) in offsets.iter().enumerate() {
-            let lj = grid.at(i, off);
-            if lj != 0 {
-                counts[a][ci * n + lv.index[lj as usize]] += 1.0;
+    // Compressed index + 1 of every padded voxel (0 outside the ROI), then one angle at a
+    // time (its matrix stays in cache), integer counts converted once (exact either way).
+    let index: Vec<u32> = grid
+        .levels
+        .iter()
+        .map(|&l| {
+            if l == 0 {
+                0
+            } else {
+                lv.index[l as usize] as u32 + 1
             }
-        }
-    }
-    counts
+        })
+        .collect();
+    let rows: Vec<(usize, usize)> = grid
+        .roi
+        .iter()
+        .map(|&i| (i, (index[i] as usize - 1) * n))
+        .collect();
+    offsets
+        .iter()
+        .map(|&off| {
+            let mut m = vec![0u32; n * n + 1];
+            for &(i, row) in &rows {
+                let cj = index[i.wrapping_add_signed(off)] as usize;
+                // Outside the ROI (cj = 0) counts into the spare last cell.
+                let cell = if cj == 0 { n * n } else { row + cj - 1 };
+                m[cell] += 1;
+            }
+            m.truncate(n * n);
+            m.into_iter().map(f64::from).collect()
+        })
+        .collect()
 }
 
 /// Run-length counts per angle: `runs[a][i * nr + (length - 1)]`; `nr` = longest box side.
@@ -292,27 +313,50 @@ pub fn glszm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> BTreeMap<(usize
     let offsets = grid.offsets(angles);
     // A voxel taken into a zone is set to 0 (outside), so it is never visited again.
     let mut levels = grid.levels.clone();
-    let mut zones = BTreeMap::new();
-    let mut stack = Vec::new();
+    // Every voxel is pushed at most once, and each visit may write one slot past the top.
+    let mut stack = vec![0usize; grid.roi.len() + offsets.len() + 1];
+    // Zone counts per (compressed level, size): small sizes in a dense table, the rest listed.
+    const SMALL: usize = 64;
+    let mut small = vec![0u32; lv.len() * SMALL];
+    let mut large: Vec<(usize, usize)> = Vec::new();
     for &start in &grid.roi {
         let l = levels[start];
         if l == 0 {
             continue;
         }
         levels[start] = 0;
-        stack.push(start);
+        stack[0] = start;
+        let mut top = 1usize;
         let mut size = 0usize;
-        while let Some(k) = stack.pop() {
+        while top > 0 {
+            top -= 1;
+            let k = stack[top];
             size += 1;
+            // Without branches: the neighbour is written above the top and kept (top moves
+            // up) only when it has the zone's level; it is then cleared.
             for &off in &offsets {
                 let j = k.wrapping_add_signed(off);
-                if levels[j] == l {
-                    levels[j] = 0;
-                    stack.push(j);
-                }
+                let same = levels[j] == l;
+                levels[j] = if same { 0 } else { levels[j] };
+                stack[top] = j;
+                top += usize::from(same);
             }
         }
-        *zones.entry((lv.index[l as usize], size)).or_insert(0.0) += 1.0;
+        let c = lv.index[l as usize];
+        if size <= SMALL {
+            small[c * SMALL + size - 1] += 1;
+        } else {
+            large.push((c, size));
+        }
+    }
+    let mut zones = BTreeMap::new();
+    for (i, &count) in small.iter().enumerate() {
+        if count > 0 {
+            zones.insert((i / SMALL, i % SMALL + 1), f64::from(count));
+        }
+    }
+    for key in large {
+        *zones.entry(key).or_insert(0.0) += 1.0;
     }
     zones
 }
@@ -339,23 +383,22 @@ pub fn neighbourhood(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64
     let mut n = vec![0.0f64; lv.len()];
     let mut s = vec![0.0f64; lv.len()];
     for (i, li) in grid.voxels() {
+        // Integer counts and sums (exact, as the float sums of integers were, but without a
+        // chain of float additions).
         let mut dependent = 0usize;
-        let mut count = 0.0f64;
-        let mut sum = 0.0f64;
+        let mut count = 0u32;
+        let mut sum = 0u64;
         for &off in &offsets {
             let lj = grid.at(i, off);
-            if lj != 0 {
-                count += 1.0;
-                sum += f64::from(lj);
-                if (i64::from(li) - i64::from(lj)).abs() <= alpha {
-                    dependent += 1;
-                }
-            }
+            let inside = lj != 0;
+            count += u32::from(inside);
+            sum += u64::from(lj);
+            dependent += usize::from(inside && (i64::from(li) - i64::from(lj)).abs() <= alpha);
         }
-        let diff = if count == 0.0 {
+        let diff = if count == 0 {
             0.0
         } else {
-            (f64::from(li) - sum / count).abs()
+            (f64::from(li) - sum as f64 / f64::from(count)).abs()
         };
         let c = lv.index[li as usize];
         dep[c * cols + dependent] += 1.0;

@@ -33,6 +33,8 @@ trait Real: Copy + Send + Sync + Add<Output = Self> + Mul<Output = Self> {
     const ZERO: Self;
     fn from_f32(v: f32) -> Self;
     fn to_f32(self) -> f32;
+    /// The values as `f32` (no copy when they already are).
+    fn into_f32s(v: Vec<Self>) -> Vec<f32>;
 }
 
 impl Real for f32 {
@@ -43,6 +45,9 @@ impl Real for f32 {
     fn to_f32(self) -> f32 {
         self
     }
+    fn into_f32s(v: Vec<Self>) -> Vec<f32> {
+        v
+    }
 }
 
 impl Real for f64 {
@@ -52,6 +57,9 @@ impl Real for f64 {
     }
     fn to_f32(self) -> f32 {
         self as f32
+    }
+    fn into_f32s(v: Vec<Self>) -> Vec<f32> {
+        v.into_iter().map(|x| x as f32).collect()
     }
 }
 
@@ -106,19 +114,21 @@ fn run<T: Real>(
         }
     }
     for _ in 0..spec.start_level {
-        data = swt3(&data, padded, lo, hi).swap_remove(0).1;
+        data = swt3(data, padded, lo, hi).swap_remove(0).1;
     }
     let mut out = Vec::new();
     for idx in 1..=spec.level {
-        let mut bands = swt3(&data, padded, lo, hi);
-        let (_, approx) = bands.remove(0);
+        let mut bands = swt3(data, padded, lo, hi).into_iter();
+        let Some((_, approx)) = bands.next() else {
+            return Err(FilterError::Internal("no approximation band".into()));
+        };
         for (name, band) in bands {
             let label = if idx == 1 {
                 format!("wavelet-{name}")
             } else {
                 format!("wavelet{idx}-{name}")
             };
-            out.push((label, crop(image, &band, padded)?));
+            out.push((label, crop(image, band, padded)?));
         }
         data = approx;
     }
@@ -127,12 +137,18 @@ fn run<T: Real>(
     } else {
         format!("wavelet{}-LLL", spec.level)
     };
-    out.push((label, crop(image, &data, padded)?));
+    out.push((label, crop(image, data, padded)?));
     Ok(out)
 }
 
-fn crop<T: Real>(image: &Volume, band: &[T], padded: [usize; 3]) -> Result<Volume, FilterError> {
+/// The band on the image's grid: moved as it is when no axis was padded, cropped otherwise.
+fn crop<T: Real>(image: &Volume, band: Vec<T>, padded: [usize; 3]) -> Result<Volume, FilterError> {
     let [nx, ny, nz] = image.dims();
+    if padded == [nx, ny, nz] {
+        return image
+            .with_data(T::into_f32s(band))
+            .map_err(|e| FilterError::Internal(e.to_string()));
+    }
     let mut v = Vec::with_capacity(nx * ny * nz);
     for k in 0..nz {
         for j in 0..ny {
@@ -146,14 +162,16 @@ fn crop<T: Real>(image: &Volume, band: &[T], padded: [usize; 3]) -> Result<Volum
 }
 
 /// One level of `swtn` over axes `i`, `j`, `k`: the 8 sub-bands in PyWavelets' dict order,
-/// named with `L`/`H` (first letter = `i`), the approximation `LLL` first.
-fn swt3<T: Real>(data: &[T], dims: [usize; 3], lo: &[T], hi: &[T]) -> Vec<(String, Vec<T>)> {
-    let mut coeffs: Vec<(String, Vec<T>)> = vec![(String::new(), data.to_vec())];
+/// named with `L`/`H` (first letter = `i`), the approximation `LLL` first. Each input is
+/// released once both of its filtered copies exist.
+fn swt3<T: Real>(data: Vec<T>, dims: [usize; 3], lo: &[T], hi: &[T]) -> Vec<(String, Vec<T>)> {
+    let mut coeffs: Vec<(String, Vec<T>)> = vec![(String::new(), data)];
     for axis in 0..3 {
+        let plan = Plan::new(dims[axis], lo.len());
         let mut next = Vec::with_capacity(coeffs.len() * 2);
         for (name, x) in coeffs {
-            let a = filter_axis(&x, dims, axis, lo);
-            let d = filter_axis(&x, dims, axis, hi);
+            let a = filter_axis(&x, dims, axis, lo, &plan);
+            let d = filter_axis(&x, dims, axis, hi, &plan);
             next.push((format!("{name}L"), a));
             next.push((format!("{name}H"), d));
         }
@@ -162,145 +180,159 @@ fn swt3<T: Real>(data: &[T], dims: [usize; 3], lo: &[T], hi: &[T]) -> Vec<(Strin
     coeffs
 }
 
-/// Filters every line along `axis` with PyWavelets' periodic convolution.
-fn filter_axis<T: Real>(x: &[T], dims: [usize; 3], axis: usize, f: &[T]) -> Vec<T> {
-    let [nx, ny, nz] = dims;
-    let mut out = vec![T::ZERO; x.len()];
-    match axis {
-        0 => {
-            out.par_chunks_mut(nx * ny)
-                .zip(x.par_chunks(nx * ny))
-                .for_each(|(o, slice)| {
-                    for (orow, line) in o.chunks_mut(nx).zip(slice.chunks(nx)) {
-                        periodic_convolution(line, f, orow);
-                    }
-                });
+/// The terms of PyWavelets' periodic convolution (`downsampling_convolution_periodization`,
+/// step 1) for a signal of `n` samples and a filter of `nf` taps: for every output sample,
+/// the (filter tap, signal sample) pairs in the order its four loops add them (left overhang,
+/// interior, filter longer than the signal, right overhang). Applying a plan to one line, or to
+/// many lines side by side, performs exactly PyWavelets' operations for each line.
+struct Plan {
+    /// `terms[starts[o]..starts[o + 1]]` are output `o`'s terms.
+    starts: Vec<usize>,
+    terms: Vec<(usize, usize)>,
+}
+
+impl Plan {
+    fn new(n: usize, nf: usize) -> Plan {
+        let mut starts = vec![0];
+        let mut terms = Vec::new();
+        let mut end = |terms: &Vec<(usize, usize)>| starts.push(terms.len());
+        let mut i = nf / 2;
+        // Left overhang: j = 0..=i direct, then wrap to the end of the signal.
+        while i < nf && i < n {
+            let mut j = 0;
+            while j <= i {
+                terms.push((j, i - j));
+                j += 1;
+            }
+            while j < nf {
+                let mut k = 0;
+                while k < n && j < nf {
+                    terms.push((j, n - 1 - k));
+                    k += 1;
+                    j += 1;
+                }
+            }
+            end(&terms);
+            i += 1;
         }
-        1 => {
-            out.par_chunks_mut(nx * ny)
-                .zip(x.par_chunks(nx * ny))
-                .for_each(|(o, slice)| {
-                    let mut line = vec![T::ZERO; ny];
-                    let mut res = vec![T::ZERO; ny];
-                    for i in 0..nx {
-                        for j in 0..ny {
-                            line[j] = slice[i + nx * j];
-                        }
-                        periodic_convolution(&line, f, &mut res);
-                        for j in 0..ny {
-                            o[i + nx * j] = res[j];
-                        }
-                    }
-                });
+        // Interior.
+        while i < n {
+            for j in 0..nf {
+                terms.push((j, i - j));
+            }
+            end(&terms);
+            i += 1;
         }
-        _ => {
-            let plane = nx * ny;
-            // Columns along k, in blocks of rows of i so writes stay contiguous per k.
-            let cols: Vec<Vec<T>> = (0..plane)
-                .into_par_iter()
-                .map(|p| {
-                    let line: Vec<T> = (0..nz).map(|k| x[p + plane * k]).collect();
-                    let mut res = vec![T::ZERO; nz];
-                    periodic_convolution(&line, f, &mut res);
-                    res
-                })
-                .collect();
-            for (p, col) in cols.iter().enumerate() {
-                for (k, v) in col.iter().enumerate() {
-                    out[p + plane * k] = *v;
+        // Filter longer than the signal: wraps on both sides.
+        while i < nf && i < n + nf / 2 {
+            let mut j = 0;
+            while i - j >= n {
+                let mut k = 0;
+                while k < n && i - j >= n {
+                    terms.push((i - n - j, k));
+                    k += 1;
+                    j += 1;
+                }
+            }
+            while j <= i {
+                terms.push((j, i - j));
+                j += 1;
+            }
+            while j < nf {
+                let mut k = 0;
+                while k < n && j < nf {
+                    terms.push((j, n - 1 - k));
+                    k += 1;
+                    j += 1;
+                }
+            }
+            end(&terms);
+            i += 1;
+        }
+        // Right overhang.
+        while i < n + nf / 2 {
+            let mut j = 0;
+            while i - j >= n {
+                let mut k = 0;
+                while k < n && i - j >= n {
+                    terms.push((i - n - j, k));
+                    k += 1;
+                    j += 1;
+                }
+            }
+            while j < nf {
+                terms.push((j, i - j));
+                j += 1;
+            }
+            end(&terms);
+            i += 1;
+        }
+        Plan { starts, terms }
+    }
+
+    /// Output sample `o`'s terms.
+    fn of(&self, o: usize) -> &[(usize, usize)] {
+        &self.terms[self.starts[o]..self.starts[o + 1]]
+    }
+
+    /// Filters `w` lines side by side: sample `k` of line `j` at `x[k * w + j]`.
+    fn apply<T: Real>(&self, x: &[T], f: &[T], w: usize, out: &mut [T]) {
+        if w == 1 {
+            for (o, r) in out.iter_mut().enumerate() {
+                let mut sum = T::ZERO;
+                for &(fj, xi) in self.of(o) {
+                    sum = sum + f[fj] * x[xi];
+                }
+                *r = sum;
+            }
+            return;
+        }
+        for (o, row) in out.chunks_mut(w).enumerate() {
+            row.fill(T::ZERO);
+            for &(fj, xi) in self.of(o) {
+                let (c, src) = (f[fj], &x[xi * w..(xi + 1) * w]);
+                for (r, &v) in row.iter_mut().zip(src) {
+                    *r = *r + c * v;
                 }
             }
         }
     }
-    out
 }
 
-/// PyWavelets `downsampling_convolution_periodization` with step 1 (the SWT at level 1):
-/// `out[o] = Σ_j f[j] · x[(o + F/2 − j) mod N]`, with the terms added in the order of its four
-/// loops (left overhang, interior, filter longer than signal, right overhang).
-fn periodic_convolution<T: Real>(x: &[T], f: &[T], out: &mut [T]) {
-    let n = x.len();
-    let nf = f.len();
-    let mut i = nf / 2;
-    let mut o = 0;
-    // Left overhang: j = 0..=i direct, then wrap to the end of the signal.
-    while i < nf && i < n {
-        let mut sum = T::ZERO;
-        let mut j = 0;
-        while j <= i {
-            sum = sum + f[j] * x[i - j];
-            j += 1;
-        }
-        while j < nf {
-            let mut k = 0;
-            while k < n && j < nf {
-                sum = sum + f[j] * x[n - 1 - k];
-                k += 1;
-                j += 1;
-            }
-        }
-        out[o] = sum;
-        i += 1;
-        o += 1;
+/// Filters every line along `axis` with PyWavelets' periodic convolution. Along `y` and `z`
+/// the lines of a slab (or of the volume) are filtered side by side, rows of samples at a
+/// time; along `x` line by line. Slabs run in parallel.
+fn filter_axis<T: Real>(x: &[T], dims: [usize; 3], axis: usize, f: &[T], plan: &Plan) -> Vec<T> {
+    let [nx, ny, _] = dims;
+    let plane = nx * ny;
+    let mut out = vec![T::ZERO; x.len()];
+    if plane == 0 {
+        return out;
     }
-    // Interior.
-    while i < n {
-        let mut sum = T::ZERO;
-        for j in 0..nf {
-            sum = sum + x[i - j] * f[j];
-        }
-        out[o] = sum;
-        i += 1;
-        o += 1;
-    }
-    // Filter longer than the signal: wraps on both sides.
-    while i < nf && i < n + nf / 2 {
-        let mut sum = T::ZERO;
-        let mut j = 0;
-        while i - j >= n {
-            let mut k = 0;
-            while k < n && i - j >= n {
-                sum = sum + f[i - n - j] * x[k];
-                k += 1;
-                j += 1;
+    match axis {
+        0 => out
+            .par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .for_each(|(o, slab)| {
+                for (orow, line) in o.chunks_mut(nx).zip(slab.chunks(nx)) {
+                    plan.apply(line, f, 1, orow);
+                }
+            }),
+        1 => out
+            .par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .for_each(|(o, slab)| plan.apply(slab, f, nx, o)),
+        _ => out.par_chunks_mut(plane).enumerate().for_each(|(k, o)| {
+            o.fill(T::ZERO);
+            for &(fj, zi) in plan.of(k) {
+                let (c, src) = (f[fj], &x[zi * plane..(zi + 1) * plane]);
+                for (r, &v) in o.iter_mut().zip(src) {
+                    *r = *r + c * v;
+                }
             }
-        }
-        while j <= i {
-            sum = sum + f[j] * x[i - j];
-            j += 1;
-        }
-        while j < nf {
-            let mut k = 0;
-            while k < n && j < nf {
-                sum = sum + f[j] * x[n - 1 - k];
-                k += 1;
-                j += 1;
-            }
-        }
-        out[o] = sum;
-        i += 1;
-        o += 1;
+        }),
     }
-    // Right overhang.
-    while i < n + nf / 2 {
-        let mut sum = T::ZERO;
-        let mut j = 0;
-        while i - j >= n {
-            let mut k = 0;
-            while k < n && i - j >= n {
-                sum = sum + f[i - n - j] * x[k];
-                k += 1;
-                j += 1;
-            }
-        }
-        while j < nf {
-            sum = sum + f[j] * x[i - j];
-            j += 1;
-        }
-        out[o] = sum;
-        i += 1;
-        o += 1;
-    }
+    out
 }
 
 #[cfg(test)]
@@ -314,7 +346,7 @@ mod tests {
             let mut x = vec![0.0f64; n];
             x[0] = 1.0;
             let mut out = vec![0.0; n];
-            periodic_convolution(&x, &f, &mut out);
+            Plan::new(n, f.len()).apply(&x, &f, 1, &mut out);
             for o in 0..n {
                 let want: f64 = (0..6)
                     .filter(|&j| (o + 3 + n * 6 - j) % n == 0)
