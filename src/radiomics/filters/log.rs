@@ -349,11 +349,7 @@ fn pass(data: &[f32], dims: [usize; 3], axis: usize, c: &Coefficients) -> Vec<f3
             // Along x: lines are the rows of a slab (blocks of rows, transposed into lock-step
             // order); along y: lines are the columns of a slab (blocks of adjacent columns,
             // whose samples are contiguous row pieces).
-            let (ln, lines, stride, step) = if axis == 0 {
-                (nx, ny, 1, nx)
-            } else {
-                (ny, nx, nx, 1)
-            };
+            let (ln, lines) = if axis == 0 { (nx, ny) } else { (ny, nx) };
             out.par_chunks_mut(plane)
                 .zip(data.par_chunks(plane))
                 .for_each(|(o, slab)| {
@@ -367,15 +363,35 @@ fn pass(data: &[f32], dims: [usize; 3], axis: usize, c: &Coefficients) -> Vec<f3
                             &mut res[..ln * w],
                             &mut scratch[..ln * w],
                         );
-                        for k in 0..ln {
+                        if axis == 0 {
+                            // Rows of the slab, transposed in and out.
                             for j in 0..w {
-                                buf[k * w + j] = f64::from(slab[(first + j) * step + stride * k]);
+                                let row = &slab[(first + j) * nx..(first + j + 1) * nx];
+                                for (b, &v) in buf.iter_mut().skip(j).step_by(w).zip(row) {
+                                    *b = f64::from(v);
+                                }
                             }
-                        }
-                        c.filter_lines(buf, res, scratch, w);
-                        for k in 0..ln {
+                            c.filter_lines(buf, res, scratch, w);
                             for j in 0..w {
-                                o[(first + j) * step + stride * k] = res[k * w + j] as f32;
+                                let row = &mut o[(first + j) * nx..(first + j + 1) * nx];
+                                for (r, &v) in row.iter_mut().zip(res.iter().skip(j).step_by(w)) {
+                                    *r = v as f32;
+                                }
+                            }
+                        } else {
+                            // Pieces of the slab's rows, contiguous in and out.
+                            for (k, b) in buf.chunks_mut(w).enumerate() {
+                                let src = &slab[k * nx + first..k * nx + first + w];
+                                for (b, &v) in b.iter_mut().zip(src) {
+                                    *b = f64::from(v);
+                                }
+                            }
+                            c.filter_lines(buf, res, scratch, w);
+                            for (k, r) in res.chunks(w).enumerate() {
+                                let dst = &mut o[k * nx + first..k * nx + first + w];
+                                for (d, &v) in dst.iter_mut().zip(r) {
+                                    *d = v as f32;
+                                }
                             }
                         }
                     }
