@@ -526,7 +526,7 @@ fn image_features(
         .any(|(c, _)| matches!(c, FeatureClass::Gldm | FeatureClass::Ngtdm));
     let disc = roi::discretise(c, s).map(|d| {
         let lv = Levels::of(&d);
-        let grid = Padded::new(&d.levels, c.dims, Padded::margin(&s.distances));
+        let grid = Padded::new(&d, &lv, &c.mask, c.dims, Padded::margin(&s.distances));
         let nb = wants_neighbourhood.then(|| {
             let angles = matrices::angles(c.dims, &s.distances, true);
             matrices::neighbourhood(&grid, &lv, &angles, s.gldm_a as i64)

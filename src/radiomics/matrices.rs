@@ -83,14 +83,18 @@ fn neighbour(p: [usize; 3], o: [i64; 3], dims: [usize; 3]) -> Option<usize> {
     Some((z as usize * dims[1] + y as usize) * dims[0] + x as usize)
 }
 
-/// The ROI box surrounded by a margin of level 0 as wide as the longest offset, so that a
+/// The ROI box surrounded by a margin of empty cells as wide as the longest offset, so that a
 /// neighbour of a box voxel is one linear offset away and never needs a bounds check: outside
-/// the box reads as outside the ROI, which is what every builder does with it. Built once per
-/// image and shared by the builders; `roi` lists the ROI voxels in box order (`x` fastest), the
-/// order in which every builder visits them.
+/// the box reads as outside the ROI, which is what every builder does with it. A cell holds the
+/// voxel's compressed level index + 1 (0 outside the ROI): equal cells are equal levels, and
+/// [`Padded::level`] gives the level itself. Built once per image and shared by the builders;
+/// `roi` lists the ROI voxels in box order (`x` fastest), the order in which every builder
+/// visits them.
 #[derive(Debug)]
 pub struct Padded {
     levels: Vec<u32>,
+    /// Level of each cell value (`raw[0] = 0`).
+    raw: Vec<u32>,
     /// Padded indices of the ROI voxels, box order.
     roi: Vec<usize>,
     /// Padded dimensions.
@@ -100,33 +104,44 @@ pub struct Padded {
 }
 
 impl Padded {
-    /// The box `levels` (`inner` voxels, `x` fastest, 0 outside the ROI) with a margin of
-    /// `pad` voxels (at least 1; at least the largest offset component the builders will use).
-    pub fn new(levels: &[u32], inner: [usize; 3], pad: usize) -> Padded {
+    /// The discretised ROI (`d`, levels in box order of the ROI voxels of `mask`, a box of
+    /// `inner` voxels, `x` fastest) with a margin of `pad` voxels (at least 1; at least the
+    /// largest offset component the builders will use).
+    pub fn new(d: &Discretised, lv: &Levels, mask: &[bool], inner: [usize; 3], pad: usize) -> Padded {
         let pad = pad.max(1);
         let dims = inner.map(|n| n + 2 * pad);
         let mut out = vec![0u32; dims[0] * dims[1] * dims[2]];
-        let mut roi = Vec::new();
+        let mut roi = Vec::with_capacity(d.levels.len());
         for z in 0..inner[2] {
             for y in 0..inner[1] {
                 let src = (z * inner[1] + y) * inner[0];
                 let dst = ((z + pad) * dims[1] + y + pad) * dims[0] + pad;
-                let row = &levels[src..src + inner[0]];
-                out[dst..dst + inner[0]].copy_from_slice(row);
                 roi.extend(
-                    row.iter()
+                    mask[src..src + inner[0]]
+                        .iter()
                         .enumerate()
-                        .filter(|(_, &l)| l != 0)
+                        .filter(|(_, &m)| m)
                         .map(|(x, _)| dst + x),
                 );
             }
         }
+        for (&i, &l) in roi.iter().zip(&d.levels) {
+            out[i] = lv.index[l as usize] as u32 + 1;
+        }
+        let raw = std::iter::once(0).chain(d.present.iter().copied()).collect();
         Padded {
             levels: out,
+            raw,
             roi,
             dims,
             inner,
         }
+    }
+
+    /// The level of a cell value.
+    #[inline(always)]
+    fn level(&self, cell: u32) -> u32 {
+        self.raw[cell as usize]
     }
 
     /// The margin needed for offsets of infinity norm up to the largest of `distances`.
@@ -173,30 +188,15 @@ impl Padded {
 pub fn glcm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> Vec<Vec<f64>> {
     let n = lv.len();
     let offsets = grid.offsets(angles);
-    // Compressed index + 1 of every padded voxel (0 outside the ROI), then one angle at a
-    // time (its matrix stays in cache), integer counts converted once (exact either way).
-    let index: Vec<u32> = grid
-        .levels
-        .iter()
-        .map(|&l| {
-            if l == 0 {
-                0
-            } else {
-                lv.index[l as usize] as u32 + 1
-            }
-        })
-        .collect();
-    let rows: Vec<(usize, usize)> = grid
-        .roi
-        .iter()
-        .map(|&i| (i, (index[i] as usize - 1) * n))
-        .collect();
+    // One angle at a time (its matrix stays in cache), integer counts converted once (exact
+    // either way).
     offsets
         .iter()
         .map(|&off| {
             let mut m = vec![0u32; n * n + 1];
-            for &(i, row) in &rows {
-                let cj = index[i.wrapping_add_signed(off)] as usize;
+            for &i in &grid.roi {
+                let row = (grid.levels[i] as usize - 1) * n;
+                let cj = grid.at(i, off) as usize;
                 // Outside the ROI (cj = 0) counts into the spare last cell.
                 let cell = if cj == 0 { n * n } else { row + cj - 1 };
                 m[cell] += 1;
@@ -222,10 +222,7 @@ pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>,
     // comes earlier in box order; 0 outside the ROI). One load gives both.
     let mut state: Vec<u64> = grid.levels.iter().map(|&l| u64::from(l) << 32).collect();
     // Compressed level of each ROI voxel, in `grid.roi` order.
-    let rows: Vec<usize> = grid
-        .voxels()
-        .map(|(_, l)| lv.index[l as usize] * nr)
-        .collect();
+    let rows: Vec<usize> = grid.voxels().map(|(_, l)| (l as usize - 1) * nr).collect();
     for &o in angles {
         let off = grid.offset(o);
         let mut counts = vec![0u32; n * nr];
@@ -342,7 +339,7 @@ pub fn glszm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> BTreeMap<(usize
                 top += usize::from(same);
             }
         }
-        let c = lv.index[l as usize];
+        let c = l as usize - 1;
         if size <= SMALL {
             small[c * SMALL + size - 1] += 1;
         } else {
@@ -382,15 +379,17 @@ pub fn neighbourhood(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64
     let mut dep = vec![0.0f64; lv.len() * cols];
     let mut n = vec![0.0f64; lv.len()];
     let mut s = vec![0.0f64; lv.len()];
-    for (i, li) in grid.voxels() {
+    for (i, ci) in grid.voxels() {
         // Integer counts and sums (exact, as the float sums of integers were, but without a
         // chain of float additions).
+        let li = grid.level(ci);
         let mut dependent = 0usize;
         let mut count = 0u32;
         let mut sum = 0u64;
         for &off in &offsets {
-            let lj = grid.at(i, off);
-            let inside = lj != 0;
+            let cj = grid.at(i, off);
+            let lj = grid.level(cj);
+            let inside = cj != 0;
             count += u32::from(inside);
             sum += u64::from(lj);
             dependent += usize::from(inside && (i64::from(li) - i64::from(lj)).abs() <= alpha);
@@ -400,7 +399,7 @@ pub fn neighbourhood(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64
         } else {
             (f64::from(li) - sum as f64 / f64::from(count)).abs()
         };
-        let c = lv.index[li as usize];
+        let c = ci as usize - 1;
         dep[c * cols + dependent] += 1.0;
         n[c] += 1.0;
         s[c] += diff;

@@ -183,7 +183,7 @@ impl Cropped {
 /// Discretised grey levels: 1-based levels inside the ROI, 0 outside.
 #[derive(Debug, Clone)]
 pub struct Discretised {
-    /// Level per box voxel (0 outside the ROI).
+    /// Level (1-based) of each ROI voxel, in [`Cropped::roi`] order.
     pub levels: Vec<u32>,
     /// Highest level in the ROI (PyRadiomics `Ng`).
     pub ng: u32,
@@ -237,19 +237,13 @@ pub fn discretise(c: &Cropped, settings: &Settings) -> Result<Discretised, Strin
             e
         }
     };
-    let mut levels = vec![0u32; c.mask.len()];
+    let mut levels = Vec::with_capacity(roi.len());
     let mut ng = 0u32;
     let mut seen = vec![false; edges.len() + 1];
-    let inside = c
-        .mask
-        .iter()
-        .enumerate()
-        .filter(|(_, &m)| m)
-        .map(|(i, _)| i);
-    for (i, &v) in inside.zip(roi) {
+    for &v in roi {
         // numpy.digitize (right=False): number of edges <= v.
         let l = edges.partition_point(|&e| e <= v) as u32;
-        levels[i] = l;
+        levels.push(l);
         ng = ng.max(l);
         seen[l as usize] = true;
     }
