@@ -107,7 +107,13 @@ impl Padded {
     /// The discretised ROI (`d`, levels in box order of the ROI voxels of `mask`, a box of
     /// `inner` voxels, `x` fastest) with a margin of `pad` voxels (at least 1; at least the
     /// largest offset component the builders will use).
-    pub fn new(d: &Discretised, lv: &Levels, mask: &[bool], inner: [usize; 3], pad: usize) -> Padded {
+    pub fn new(
+        d: &Discretised,
+        lv: &Levels,
+        mask: &[bool],
+        inner: [usize; 3],
+        pad: usize,
+    ) -> Padded {
         let pad = pad.max(1);
         let dims = inner.map(|n| n + 2 * pad);
         let mut out = vec![0u32; dims[0] * dims[1] * dims[2]];
@@ -128,7 +134,9 @@ impl Padded {
         for (&i, &l) in roi.iter().zip(&d.levels) {
             out[i] = lv.index[l as usize] as u32 + 1;
         }
-        let raw = std::iter::once(0).chain(d.present.iter().copied()).collect();
+        let raw = std::iter::once(0)
+            .chain(d.present.iter().copied())
+            .collect();
         Padded {
             levels: out,
             raw,
@@ -217,10 +225,13 @@ pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>,
     let nr = grid.inner.iter().copied().max().unwrap_or(1);
     let mut out = Vec::with_capacity(angles.len());
     let mut box_levels: Option<Vec<u32>> = None;
-    // Per padded voxel, its level (high half) and the length of the run so far along the
-    // current angle (low half; written before it is read: the predecessor along a forward angle
-    // comes earlier in box order; 0 outside the ROI). One load gives both.
-    let mut state: Vec<u64> = grid.levels.iter().map(|&l| u64::from(l) << 32).collect();
+    // Per padded voxel, its level and the length of the run so far along the current angle,
+    // in one word (16 + 16 bits when they fit, else 32 + 32).
+    let mut state = if n < 0xffff && nr < 0xffff {
+        RunState::Narrow(grid.levels.iter().map(|&l| l << 16).collect())
+    } else {
+        RunState::Wide(grid.levels.iter().map(|&l| u64::from(l) << 32).collect())
+    };
     // Compressed level of each ROI voxel, in `grid.roi` order.
     let rows: Vec<usize> = grid.voxels().map(|(_, l)| (l as usize - 1) * nr).collect();
     for &o in angles {
@@ -233,17 +244,10 @@ pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>,
             // One pass, no data-dependent jumps: a voxel continues its predecessor's run when
             // the levels agree, and a run is counted where the next voxel differs.
             let step = off.unsigned_abs();
-            for (&i, &row) in grid.roi.iter().zip(&rows) {
-                let key = state[i] >> 32;
-                let before = state[i - step];
-                // Same level: one more than the predecessor's run; otherwise a new run.
-                let same = u64::from(before >> 32 == key);
-                let len = same * (before & 0xffff_ffff) + 1;
-                state[i] = (key << 32) | len;
-                let next = state[i + step] >> 32;
-                multi |= next != 0;
-                counts[row + len as usize - 1] += u32::from(next != key);
-            }
+            multi = match &mut state {
+                RunState::Narrow(v) => forward_runs(v, &grid.roi, &rows, step, &mut counts),
+                RunState::Wide(v) => forward_runs(v, &grid.roi, &rows, step, &mut counts),
+            };
         } else {
             for (&i, &row) in grid.roi.iter().zip(&rows) {
                 let l = grid.levels[i];
@@ -271,6 +275,69 @@ pub fn glrlm(grid: &Padded, lv: &Levels, angles: &[[i64; 3]]) -> (Vec<Vec<f64>>,
         out.push(m);
     }
     (out, nr)
+}
+
+/// The per-voxel state of [`glrlm`]: level and run length packed in one word.
+enum RunState {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+/// A word holding a level (high half) and a run length (low half).
+/// (The caller picks the width so that both halves fit: levels and run lengths below 2^16
+/// for `u32`.)
+trait Packed: Copy {
+    const HALF: u32;
+    fn pack(level: u64, len: u64) -> Self;
+    fn as_u64(self) -> u64;
+}
+
+impl Packed for u32 {
+    const HALF: u32 = 16;
+    fn pack(level: u64, len: u64) -> Self {
+        ((level << 16) | len) as u32
+    }
+    fn as_u64(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl Packed for u64 {
+    const HALF: u32 = 32;
+    fn pack(level: u64, len: u64) -> Self {
+        (level << 32) | len
+    }
+    fn as_u64(self) -> u64 {
+        self
+    }
+}
+
+/// One forward angle (`step` > 0) of [`glrlm`], in one pass without data-dependent jumps: a
+/// voxel continues its predecessor's run when the levels agree (the predecessor comes earlier
+/// in box order, so its state is this angle's), and a run is counted where the next voxel
+/// differs. Returns whether two ROI voxels are adjacent along the angle.
+fn forward_runs<P: Packed>(
+    state: &mut [P],
+    roi: &[usize],
+    rows: &[usize],
+    step: usize,
+    counts: &mut [u32],
+) -> bool {
+    let half = P::HALF;
+    let low = (1u64 << half) - 1;
+    let mut multi = false;
+    for (&i, &row) in roi.iter().zip(rows) {
+        let key = state[i].as_u64() >> half;
+        let before = state[i - step].as_u64();
+        // Same level: one more than the predecessor's run; otherwise a new run.
+        let same = u64::from(before >> half == key);
+        let len = same * (before & low) + 1;
+        state[i] = P::pack(key, len);
+        let next = state[i + step].as_u64() >> half;
+        multi |= next != 0;
+        counts[row + len as usize - 1] += u32::from(next != key);
+    }
+    multi
 }
 
 /// Whether some line of the box along `o` holds more than one ROI voxel.
