@@ -446,17 +446,19 @@ pub fn neighbourhood(grid: &Padded, lv: &Levels, angles: &[[i64; 3]], alpha: i64
     let mut dep = vec![0.0f64; lv.len() * cols];
     let mut n = vec![0.0f64; lv.len()];
     let mut s = vec![0.0f64; lv.len()];
+    // The levels themselves on the padded grid (0 outside the ROI), for the sums and level
+    // differences: one load per neighbour.
+    let levels: Vec<u32> = grid.levels.iter().map(|&c| grid.level(c)).collect();
     for (i, ci) in grid.voxels() {
         // Integer counts and sums (exact, as the float sums of integers were, but without a
         // chain of float additions).
-        let li = grid.level(ci);
+        let li = levels[i];
         let mut dependent = 0usize;
         let mut count = 0u32;
         let mut sum = 0u64;
         for &off in &offsets {
-            let cj = grid.at(i, off);
-            let lj = grid.level(cj);
-            let inside = cj != 0;
+            let lj = levels[i.wrapping_add_signed(off)];
+            let inside = lj != 0;
             count += u32::from(inside);
             sum += u64::from(lj);
             dependent += usize::from(inside && (i64::from(li) - i64::from(lj)).abs() <= alpha);
