@@ -191,6 +191,34 @@ struct Plan {
     terms: Vec<(usize, usize)>,
 }
 
+/// Output sample `i`'s terms past the end of the signal, wrapped to its start (taps `0..`
+/// while `i - tap >= n`), in PyWavelets' order; returns the first tap left.
+fn wrap_to_start(terms: &mut Vec<(usize, usize)>, n: usize, i: usize) -> usize {
+    let mut j = 0;
+    while i - j >= n {
+        let mut k = 0;
+        while k < n && i - j >= n {
+            terms.push((i - n - j, k));
+            k += 1;
+            j += 1;
+        }
+    }
+    j
+}
+
+/// Taps `j..nf` before the start of the signal, wrapped to its end (signal samples `n - 1`,
+/// `n - 2`, …, repeating when the filter is longer than the signal), in PyWavelets' order.
+fn wrap_to_end(terms: &mut Vec<(usize, usize)>, n: usize, nf: usize, mut j: usize) {
+    while j < nf {
+        let mut k = 0;
+        while k < n && j < nf {
+            terms.push((j, n - 1 - k));
+            k += 1;
+            j += 1;
+        }
+    }
+}
+
 impl Plan {
     fn new(n: usize, nf: usize) -> Plan {
         let mut starts = vec![0];
@@ -204,14 +232,7 @@ impl Plan {
                 terms.push((j, i - j));
                 j += 1;
             }
-            while j < nf {
-                let mut k = 0;
-                while k < n && j < nf {
-                    terms.push((j, n - 1 - k));
-                    k += 1;
-                    j += 1;
-                }
-            }
+            wrap_to_end(&mut terms, n, nf, j);
             end(&terms);
             i += 1;
         }
@@ -225,41 +246,18 @@ impl Plan {
         }
         // Filter longer than the signal: wraps on both sides.
         while i < nf && i < n + nf / 2 {
-            let mut j = 0;
-            while i - j >= n {
-                let mut k = 0;
-                while k < n && i - j >= n {
-                    terms.push((i - n - j, k));
-                    k += 1;
-                    j += 1;
-                }
-            }
+            let mut j = wrap_to_start(&mut terms, n, i);
             while j <= i {
                 terms.push((j, i - j));
                 j += 1;
             }
-            while j < nf {
-                let mut k = 0;
-                while k < n && j < nf {
-                    terms.push((j, n - 1 - k));
-                    k += 1;
-                    j += 1;
-                }
-            }
+            wrap_to_end(&mut terms, n, nf, j);
             end(&terms);
             i += 1;
         }
         // Right overhang.
         while i < n + nf / 2 {
-            let mut j = 0;
-            while i - j >= n {
-                let mut k = 0;
-                while k < n && i - j >= n {
-                    terms.push((i - n - j, k));
-                    k += 1;
-                    j += 1;
-                }
-            }
+            let mut j = wrap_to_start(&mut terms, n, i);
             while j < nf {
                 terms.push((j, i - j));
                 j += 1;
