@@ -254,6 +254,175 @@ fn strip_activation_qdq(proto: &mut tract_onnx::pb::ModelProto) -> usize {
     before - graph.node.len()
 }
 
+/// Replaces every `DequantizeLinear` whose inputs are all initializers (the int8-stored
+/// weights) by an f32 initializer holding its result, so tract sees constant f32 weights and
+/// packs them once while optimising. tract folds such a node itself only when the f32 result
+/// fits its 4 MB constant-folding budget; the larger weights (ConvNeXt's last stage) were
+/// otherwise cast, scaled and packed again on every image. The values are those tract
+/// computes: `(f32(q) - f32(zero_point)) * scale`, per element of the quantization axis.
+/// Returns the number of nodes folded.
+fn fold_weight_dequantize(proto: &mut tract_onnx::pb::ModelProto) -> Result<usize, InferenceError> {
+    let Some(graph) = proto.graph.as_mut() else {
+        return Ok(0);
+    };
+    let index: BTreeMap<String, usize> = graph
+        .initializer
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    let mut folded = Vec::new();
+    let mut keep = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        match dequantized(&node, &graph.initializer, &index) {
+            Ok(Some(t)) => folded.push(t),
+            Ok(None) => keep.push(node),
+            Err(problem) => {
+                return Err(InferenceError::Tract {
+                    context: "dequantizing the weights at load".into(),
+                    message: format!("ONNX node {:?} (DequantizeLinear): {problem}", node.name),
+                })
+            }
+        }
+    }
+    graph.node = keep;
+    let n = folded.len();
+    // Initializers no node reads any more (the int8 weights, scales, zero points) are dropped.
+    let used: std::collections::BTreeSet<&String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .chain(graph.output.iter().map(|o| &o.name))
+        .collect();
+    let initializers = std::mem::take(&mut graph.initializer);
+    let mut initializers: Vec<_> = initializers
+        .into_iter()
+        .filter(|t| used.contains(&t.name))
+        .collect();
+    initializers.extend(folded);
+    graph.initializer = initializers;
+    Ok(n)
+}
+
+/// The f32 initializer a `DequantizeLinear` node evaluates to when its inputs are all 8-bit
+/// initializers; `None` for any other node (left to tract).
+fn dequantized(
+    node: &tract_onnx::pb::NodeProto,
+    initializers: &[tract_onnx::pb::TensorProto],
+    index: &BTreeMap<String, usize>,
+) -> Result<Option<tract_onnx::pb::TensorProto>, String> {
+    use tract_onnx::pb::tensor_proto::DataType;
+    if node.op_type != "DequantizeLinear" || !(2..=3).contains(&node.input.len()) {
+        return Ok(None);
+    }
+    let Some(inputs) = node
+        .input
+        .iter()
+        .map(|i| index.get(i).map(|&k| &initializers[k]))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let Some(output) = node.output.first() else {
+        return Ok(None);
+    };
+    let Some(values) = int8_values(inputs[0]) else {
+        return Ok(None);
+    };
+    let scale = float_values(inputs[1]).ok_or("the scale is not float")?;
+    let zero = match inputs.get(2) {
+        Some(z) => int8_values(z).ok_or("the zero point is not 8-bit")?,
+        None => vec![0],
+    };
+    let dims = inputs[0]
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| "a negative dimension"))
+        .collect::<Result<Vec<usize>, _>>()?;
+    if dims.iter().product::<usize>() != values.len() {
+        return Err("the weight's dims do not match its data".into());
+    }
+    // Per tensor (one scale), or per axis (one scale per index along `axis`, default 1).
+    let (stride, count) = if scale.len() == 1 && zero.len() == 1 {
+        (values.len().max(1), 1)
+    } else {
+        let axis = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "axis")
+            .map_or(1, |a| a.i);
+        let axis = if axis < 0 {
+            axis + dims.len() as i64
+        } else {
+            axis
+        };
+        let axis = usize::try_from(axis)
+            .ok()
+            .filter(|&a| a < dims.len())
+            .ok_or("the axis is out of range")?;
+        if scale.len() != dims[axis] || zero.len() != dims[axis] {
+            return Err("the per-axis scale or zero point does not match the axis".into());
+        }
+        (dims[axis + 1..].iter().product::<usize>(), dims[axis])
+    };
+    let float_data = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / stride) % count;
+            (v as f32 - zero[c] as f32) * scale[c]
+        })
+        .collect();
+    Ok(Some(tract_onnx::pb::TensorProto {
+        dims: inputs[0].dims.clone(),
+        data_type: DataType::Float as i32,
+        float_data,
+        name: output.clone(),
+        ..Default::default()
+    }))
+}
+
+/// The integers of an int8/uint8 initializer (raw bytes or `int32_data`).
+fn int8_values(t: &tract_onnx::pb::TensorProto) -> Option<Vec<i32>> {
+    use tract_onnx::pb::tensor_proto::DataType;
+    let signed = match DataType::try_from(t.data_type).ok()? {
+        DataType::Int8 => true,
+        DataType::Uint8 => false,
+        _ => return None,
+    };
+    if !t.raw_data.is_empty() {
+        Some(
+            t.raw_data
+                .iter()
+                .map(|&b| if signed { b as i8 as i32 } else { b as i32 })
+                .collect(),
+        )
+    } else {
+        Some(t.int32_data.clone())
+    }
+}
+
+/// The values of a float initializer (raw little-endian bytes or `float_data`).
+fn float_values(t: &tract_onnx::pb::TensorProto) -> Option<Vec<f32>> {
+    use tract_onnx::pb::tensor_proto::DataType;
+    if DataType::try_from(t.data_type).ok()? != DataType::Float {
+        return None;
+    }
+    if !t.raw_data.is_empty() {
+        if t.raw_data.len() % 4 != 0 {
+            return None;
+        }
+        Some(
+            t.raw_data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
+    } else {
+        Some(t.float_data.clone())
+    }
+}
+
 /// Parses the protobuf into a tract model with the input shape fixed (tensors are copied out
 /// of the protobuf, which the caller may drop afterwards).
 fn parse(
@@ -323,9 +492,16 @@ impl Engine {
         let threads = opts.threads.max(1);
         let mm = opts.mm_threads.max(1);
         let mut proto = proto;
-        let strip = |p: &mut tract_onnx::pb::ModelProto| {
+        // The f32 variant: no activation quantization, weights dequantized here, once.
+        let strip = |p: &mut tract_onnx::pb::ModelProto| -> Result<(), InferenceError> {
             let removed = strip_activation_qdq(p);
-            tracing::debug!(removed, "activation Q/DQ nodes removed for the f32 variant");
+            let folded = fold_weight_dequantize(p)?;
+            tracing::debug!(
+                removed,
+                folded,
+                "f32 variant: activation Q/DQ nodes removed, weights dequantized at load"
+            );
+            Ok(())
         };
         // The protobuf is stripped in place (no second copy) and dropped as soon as the plan
         // exists; `auto` keeps only the faster plan.
@@ -336,7 +512,7 @@ impl Engine {
                 (optimise(model, mm)?, Precision::Int8, None)
             }
             Precision::F32 => {
-                strip(&mut proto);
+                strip(&mut proto)?;
                 let model = parse(&proto, pkg)?;
                 drop(proto);
                 (optimise(model, mm)?, Precision::F32, None)
@@ -346,7 +522,7 @@ impl Engine {
                     vec![0.25f32; pkg.manifest.input.channels * pkg.manifest.input.size.pow(2)];
                 let p8 = optimise(parse(&proto, pkg)?, mm)?;
                 let t8 = time_plan(&p8, pkg, &input)?;
-                strip(&mut proto);
+                strip(&mut proto)?;
                 let m32 = parse(&proto, pkg)?;
                 drop(proto);
                 let p32 = optimise(m32, mm)?;
@@ -942,4 +1118,159 @@ pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
         sbb += y * y;
     }
     sab / (saa * sbb).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::tensor_proto::DataType;
+    use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+
+    fn tensor(name: &str, dims: &[i64], data_type: DataType) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: data_type as i32,
+            ..Default::default()
+        }
+    }
+
+    fn dq(name: &str, inputs: &[&str], output: &str, axis: Option<i64>) -> NodeProto {
+        NodeProto {
+            name: name.into(),
+            op_type: "DequantizeLinear".into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            attribute: axis
+                .map(|i| AttributeProto {
+                    name: "axis".into(),
+                    i,
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn graph_of(proto: &ModelProto) -> &GraphProto {
+        proto.graph.as_ref().expect("graph")
+    }
+
+    fn initializer<'a>(proto: &'a ModelProto, name: &str) -> Option<&'a TensorProto> {
+        graph_of(proto).initializer.iter().find(|t| t.name == name)
+    }
+
+    /// A 2×3 int8 weight quantized per row (raw bytes), a uint8 one per tensor (`int32_data`),
+    /// and a DequantizeLinear of a graph input that must stay.
+    fn model() -> ModelProto {
+        let mut w = tensor("w", &[2, 3], DataType::Int8);
+        w.raw_data = [-128i8, 0, 127, 5, -3, 2]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let mut s = tensor("s", &[2], DataType::Float);
+        s.raw_data = [0.5f32, 0.25]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut z = tensor("z", &[2], DataType::Int8);
+        z.int32_data = vec![1, -2];
+        let mut u = tensor("u", &[3], DataType::Uint8);
+        u.int32_data = vec![0, 128, 255];
+        let mut us = tensor("us", &[], DataType::Float);
+        us.float_data = vec![0.125];
+        let mut uz = tensor("uz", &[], DataType::Uint8);
+        uz.int32_data = vec![128];
+        let graph = GraphProto {
+            node: vec![
+                dq("w_dq", &["w", "s", "z"], "w_f", Some(0)),
+                dq("u_dq", &["u", "us", "uz"], "u_f", None),
+                dq("x_dq", &["x", "us", "uz"], "x_f", None),
+            ],
+            initializer: vec![w, s, z, u, us, uz],
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn weight_dequantize_nodes_become_f32_initializers_with_onnx_values() {
+        let mut proto = model();
+        assert_eq!(fold_weight_dequantize(&mut proto).expect("folds"), 2);
+        // y = (q - zero_point) * scale, per row for `w`, per tensor for `u`.
+        let w = initializer(&proto, "w_f").expect("w_f");
+        assert_eq!(w.dims, [2, 3]);
+        assert_eq!(w.data_type, DataType::Float as i32);
+        assert_eq!(w.float_data, [-64.5, -0.5, 63.0, 1.75, -0.25, 1.0]);
+        let u = initializer(&proto, "u_f").expect("u_f");
+        assert_eq!(u.float_data, [-16.0, 0.0, 15.875]);
+        // The node on a graph input stays, with the initializers it reads; the int8 weights and
+        // their per-row parameters are gone.
+        let nodes: Vec<&str> = graph_of(&proto)
+            .node
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(nodes, ["x_dq"]);
+        for gone in ["w", "s", "z", "u"] {
+            assert!(initializer(&proto, gone).is_none(), "{gone} still there");
+        }
+        for kept in ["us", "uz"] {
+            assert!(initializer(&proto, kept).is_some(), "{kept} dropped");
+        }
+    }
+
+    #[test]
+    fn malformed_weight_dequantize_is_an_error_naming_the_node() {
+        let mut proto = model();
+        if let Some(g) = proto.graph.as_mut() {
+            g.initializer[1].raw_data.truncate(4); // one scale for two rows
+        }
+        let e = fold_weight_dequantize(&mut proto)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("\"w_dq\"") && e.contains("does not match the axis"),
+            "{e}"
+        );
+    }
+
+    /// The f32 plan of the demo package holds no 8-bit tensor at all: every weight was
+    /// dequantized at load, none is cast again per image (the int8 plan, by contrast, does).
+    #[test]
+    fn f32_plan_has_no_int8_tensors_left() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-convnext-tiny");
+        let pkg = ModelPackage::open(&dir).expect("demo package opens");
+        let eight_bit = |p: Precision| {
+            let engine = Engine::load(
+                &pkg,
+                EngineOptions {
+                    precision: p,
+                    threads: 1,
+                    mm_threads: 1,
+                },
+            )
+            .expect("engine loads");
+            let model = engine.plan.model();
+            model
+                .nodes()
+                .iter()
+                .filter(|n| {
+                    n.outputs.iter().any(|o| {
+                        matches!(
+                            o.fact.datum_type.unquantized(),
+                            DatumType::I8 | DatumType::U8
+                        )
+                    })
+                })
+                .count()
+        };
+        assert_eq!(eight_bit(Precision::F32), 0);
+        assert!(eight_bit(Precision::Int8) > 0);
+    }
 }
