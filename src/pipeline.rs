@@ -20,8 +20,9 @@ use crate::fusion::package::{load_fitted, FittedTasks};
 use crate::fusion::{assess, TaskLabels};
 use crate::inference::{Engine, EngineOptions};
 use crate::model::ModelPackage;
+use crate::radiomics::features::{FeatureClass, FeatureId};
 use crate::radiomics::provider::PyRadiomicsFilters;
-use crate::radiomics::{extract, Params};
+use crate::radiomics::{extract, FeatureResult, Params};
 use crate::report::overlay::{self, Overlay};
 use crate::report::result::{
     CaseResult, InputFile, ModelSummary, QualityFlags, Software, StageTiming, TaskResult, SCHEMA,
@@ -458,11 +459,23 @@ pub fn radiomics_in(
     // The study's ROI already is the configured label selection, as label 1.
     let mut params = rt.params.clone();
     params.settings.label = 1;
-    let per_seq: Vec<_> = study
+    // Shape features depend on the mask, the grid and the settings only, and every sequence
+    // of the co-gridded study shares all three: the first sequence computes them, the others
+    // are given its values (the same numbers, computed once instead of once per sequence).
+    let mut without_shape = params.clone();
+    without_shape
+        .feature_classes
+        .retain(|(c, _)| *c != FeatureClass::Shape);
+    let images: Vec<_> = study
         .images
-        .par_iter()
+        .iter()
         .filter(|(seq, _)| only.is_none_or(|o| o.contains(*seq)))
-        .map(|(seq, image)| {
+        .collect();
+    let per_seq: Vec<_> = images
+        .par_iter()
+        .enumerate()
+        .map(|(i, &(seq, image))| {
+            let params = if i == 0 { &params } else { &without_shape };
             let filters = PyRadiomicsFilters {
                 pixel: study
                     .files
@@ -470,7 +483,7 @@ pub fn radiomics_in(
                     .find(|f| f.role == seq.name())
                     .map_or(StoredType::F32, |f| f.info.datatype),
             };
-            extract(image, &mask, &params, &filters)
+            extract(image, &mask, params, &filters)
                 .map(|x| (*seq, x))
                 .map_err(|e| {
                     let mut err = PipelineError::from_err(Stage::Radiomics, e);
@@ -480,8 +493,20 @@ pub fn radiomics_in(
         })
         .collect();
     let mut out = RadiomicsOutput::default();
-    for r in per_seq {
-        let (seq, x) = r?;
+    let mut shape: Vec<FeatureResult> = Vec::new();
+    for (i, r) in per_seq.into_iter().enumerate() {
+        let (seq, mut x) = r?;
+        if i == 0 {
+            shape = x
+                .results
+                .iter()
+                .filter(|r| matches!(r.feature, FeatureId::Shape(_)))
+                .cloned()
+                .collect();
+        } else {
+            // PyRadiomics order: shape first.
+            x.results.splice(0..0, shape.iter().cloned());
+        }
         for (k, v) in x.features() {
             out.features.insert(format!("{}_{k}", seq.name()), v);
         }

@@ -169,7 +169,7 @@ fn brats_case_end_to_end_matches_pyradiomics() {
     // t1c radiomics in features.csv equal PyRadiomics' default extraction.
     let reference = read_json(&data.join("reference/pyradiomics_brats_t1c_union_default.json"));
     let ours = features(&dir);
-    let mut n = 0;
+    let (mut n, mut n_shape) = (0, 0);
     for (k, v) in reference["features"].as_object().expect("features") {
         let want = v.as_f64().expect("number");
         let got = ours
@@ -182,8 +182,20 @@ fn brats_case_end_to_end_matches_pyradiomics() {
         };
         assert!(err <= 1e-6, "t1c_{k}: ours {got}, PyRadiomics {want}");
         n += 1;
+        // Shape depends on the mask and the grid only: every sequence of the co-gridded study
+        // reports PyRadiomics' values (computed once for the study, given to each sequence).
+        if k.starts_with("original_shape_") {
+            for seq in ["t2", "flair", "t1"] {
+                let other = ours
+                    .get(&format!("{seq}_{k}"))
+                    .unwrap_or_else(|| panic!("{seq}_{k} missing"));
+                assert_eq!(other.to_bits(), got.to_bits(), "{seq}_{k} differs from t1c");
+            }
+            n_shape += 1;
+        }
     }
     assert_eq!(n, 107);
+    assert_eq!(n_shape, 14);
 }
 
 #[test]

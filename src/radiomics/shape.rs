@@ -177,24 +177,40 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
 /// Points that are the first or last along every axis-parallel line through them (in the
 /// given axes): only these can be vertices of the convex hull, hence ends of a diameter.
 fn line_extremes(points: &[[i64; 3]], axes: &[usize]) -> Vec<[i64; 3]> {
+    if points.is_empty() {
+        return Vec::new();
+    }
     let mut keep = vec![true; points.len()];
+    let mut lo = [i64::MAX; 3];
+    let mut hi = [i64::MIN; 3];
+    for p in points {
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    // Lowest and highest coordinate along `a` of every line, in a dense table over the
+    // bounding rectangle of the two other coordinates.
+    let mut ext: Vec<(i64, i64)> = Vec::new();
     for &a in axes {
         let (b, c) = match a {
             0 => (1, 2),
             1 => (0, 2),
             _ => (0, 1),
         };
-        let mut ext: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+        let w = (hi[c] - lo[c] + 1) as usize;
+        let line = |p: &[i64; 3]| (p[b] - lo[b]) as usize * w + (p[c] - lo[c]) as usize;
+        ext.clear();
+        ext.resize((hi[b] - lo[b] + 1) as usize * w, (i64::MAX, i64::MIN));
         for p in points {
-            let e = ext.entry((p[b], p[c])).or_insert((p[a], p[a]));
+            let e = &mut ext[line(p)];
             e.0 = e.0.min(p[a]);
             e.1 = e.1.max(p[a]);
         }
         for (k, p) in points.iter().enumerate() {
-            if let Some(&(lo, hi)) = ext.get(&(p[b], p[c])) {
-                if p[a] != lo && p[a] != hi {
-                    keep[k] = false;
-                }
+            let (l, h) = ext[line(p)];
+            if p[a] != l && p[a] != h {
+                keep[k] = false;
             }
         }
     }
