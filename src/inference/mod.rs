@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
@@ -326,8 +327,24 @@ fn dequantized(
     let Some(output) = node.output.first() else {
         return Ok(None);
     };
-    let Some(values) = int8_values(inputs[0]) else {
-        return Ok(None);
+    // The weights are read straight from the protobuf (no widened copy of 28 M values).
+    let q = inputs[0];
+    let signed = match DataType::try_from(q.data_type) {
+        Ok(DataType::Int8) => true,
+        Ok(DataType::Uint8) => false,
+        _ => return Ok(None),
+    };
+    let len = if q.raw_data.is_empty() {
+        q.int32_data.len()
+    } else {
+        q.raw_data.len()
+    };
+    let value = |i: usize| -> i32 {
+        match q.raw_data.get(i) {
+            Some(&b) if signed => b as i8 as i32,
+            Some(&b) => b as i32,
+            None => q.int32_data[i],
+        }
     };
     let scale = float_values(inputs[1]).ok_or("the scale is not float")?;
     let zero = match inputs.get(2) {
@@ -339,12 +356,12 @@ fn dequantized(
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| "a negative dimension"))
         .collect::<Result<Vec<usize>, _>>()?;
-    if dims.iter().product::<usize>() != values.len() {
+    if dims.iter().product::<usize>() != len {
         return Err("the weight's dims do not match its data".into());
     }
     // Per tensor (one scale), or per axis (one scale per index along `axis`, default 1).
     let (stride, count) = if scale.len() == 1 && zero.len() == 1 {
-        (values.len().max(1), 1)
+        (len.max(1), 1)
     } else {
         let axis = node
             .attribute
@@ -365,14 +382,16 @@ fn dequantized(
         }
         (dims[axis + 1..].iter().product::<usize>(), dims[axis])
     };
-    let float_data = values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = (i / stride) % count;
-            (v as f32 - zero[c] as f32) * scale[c]
-        })
-        .collect();
+    // `len` = (dims before the axis) × count × stride: walk it in that order.
+    let mut float_data = Vec::with_capacity(len);
+    while float_data.len() < len {
+        for c in 0..count {
+            let (z, s) = (zero[c] as f32, scale[c]);
+            for _ in 0..stride {
+                float_data.push((value(float_data.len()) as f32 - z) * s);
+            }
+        }
+    }
     Ok(Some(tract_onnx::pb::TensorProto {
         dims: inputs[0].dims.clone(),
         data_type: DataType::Float as i32,
@@ -669,19 +688,25 @@ impl Engine {
             case: study.id.clone(),
             problem: "the ROI is empty".into(),
         })?;
-        let mut seqs = Vec::new();
+        // The model's sequences present in the case, in the manifest's order; their inputs are
+        // built in parallel (one RAS copy and two statistics passes per sequence).
+        let chosen: Vec<(Sequence, &Volume)> = m
+            .sequences
+            .iter()
+            .filter_map(|name| {
+                let seq = Sequence::from_name(name)?;
+                study.images.get(&seq).map(|img| (seq, img))
+            })
+            .collect();
+        let built: Vec<Result<Vec<Vec<f32>>, InferenceError>> = chosen
+            .par_iter()
+            .map(|(_, img)| build_inputs(&as_closest_canonical(img), &plan, m))
+            .collect();
         let mut inputs = Vec::new();
-        for name in &m.sequences {
-            let Some(seq) = Sequence::from_name(name) else {
-                continue;
-            };
-            let Some(img) = study.images.get(&seq) else {
-                continue;
-            };
-            let can = as_closest_canonical(img);
-            inputs.extend(build_inputs(&can, &plan, m)?);
-            seqs.push(seq);
+        for b in built {
+            inputs.extend(b?);
         }
+        let seqs: Vec<Sequence> = chosen.iter().map(|(s, _)| *s).collect();
         if seqs.is_empty() {
             return Err(InferenceError::Input {
                 case: study.id.clone(),
@@ -697,8 +722,8 @@ impl Engine {
         let k = plan.slices.len();
         let d = m.outputs.feature_dim;
         let s = m.outputs.map_size;
-        let mut sequences = Vec::new();
-        for (si, seq) in seqs.into_iter().enumerate() {
+        // Per sequence (in parallel): features averaged over the slices, heads, Grad-CAM maps.
+        let per_seq = |(si, seq): (usize, Sequence)| -> Result<SequenceInference, InferenceError> {
             let outs = &outs[si * k..(si + 1) * k];
             let mut acc = vec![0f64; d];
             for o in outs {
@@ -724,14 +749,21 @@ impl Engine {
                 })?;
                 cams.insert(h.spec.name.clone(), vol);
             }
-            sequences.push(SequenceInference {
+            Ok(SequenceInference {
                 sequence: seq,
                 slices: plan.slices.clone(),
                 features,
                 heads,
                 gradcam: cams,
-            });
-        }
+            })
+        };
+        let sequences = seqs
+            .into_par_iter()
+            .enumerate()
+            .map(per_seq)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(StudyInference {
             precision: self.precision,
             sequences,
