@@ -682,6 +682,7 @@ impl Engine {
     pub fn run_study(&self, study: &Study) -> Result<StudyInference, InferenceError> {
         let pkg = &self.package;
         let m = &pkg.manifest;
+        let t_inputs = Instant::now();
         let labels = as_closest_canonical(&study.labels);
         let roi = Roi::from_labels(&labels, &study.label_selection);
         let plan = SlicePlan::new(&roi, m).ok_or_else(|| InferenceError::Input {
@@ -716,9 +717,11 @@ impl Engine {
                 ),
             });
         }
+        let inputs_ms = t_inputs.elapsed().as_secs_f64() * 1e3;
         let t0 = Instant::now();
         let outs = self.run_many(&inputs)?;
         let backbone_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t_heads = Instant::now();
         let k = plan.slices.len();
         let d = m.outputs.feature_dim;
         let s = m.outputs.map_size;
@@ -764,6 +767,11 @@ impl Engine {
             .collect::<Vec<_>>()
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
+        tracing::debug!(
+            "inference: inputs {inputs_ms:.1} ms, backbone {backbone_ms:.1} ms ({} images), heads + Grad-CAM {:.1} ms",
+            inputs.len(),
+            t_heads.elapsed().as_secs_f64() * 1e3
+        );
         Ok(StudyInference {
             precision: self.precision,
             sequences,
@@ -1082,6 +1090,8 @@ fn place_cams(
         Some(target.affine.inverse()?.compose(like.affine()))
     };
     let step = plan.side / s as f64;
+    // Voxels written (a voxel may be written more than once when the grids differ).
+    let mut written: Vec<usize> = Vec::new();
     let x0 = plan.centre[0] - plan.side / 2.0;
     let ytop = plan.centre[1] + plan.side / 2.0;
     for (map, &k) in maps.iter().zip(&plan.slices) {
@@ -1111,13 +1121,18 @@ fn place_cams(
                     }
                 };
                 vol.data_mut()[idx] = bilinear(map, s, s, uc, vc);
+                written.push(idx);
             }
         }
     }
-    let max = vol.data().iter().cloned().fold(0f32, f32::max);
+    // Normalised by the maximum (the rest of the volume is 0 and stays 0).
+    written.sort_unstable();
+    written.dedup();
+    let data = vol.data_mut();
+    let max = written.iter().map(|&i| data[i]).fold(0f32, f32::max);
     if max > 0.0 {
-        for v in vol.data_mut() {
-            *v /= max;
+        for &i in &written {
+            data[i] /= max;
         }
     }
     Some(vol)
