@@ -181,14 +181,7 @@ fn line_extremes(points: &[[i64; 3]], axes: &[usize]) -> Vec<[i64; 3]> {
         return Vec::new();
     }
     let mut keep = vec![true; points.len()];
-    let mut lo = [i64::MAX; 3];
-    let mut hi = [i64::MIN; 3];
-    for p in points {
-        for a in 0..3 {
-            lo[a] = lo[a].min(p[a]);
-            hi[a] = hi[a].max(p[a]);
-        }
-    }
+    let (lo, hi) = bounds(points);
     // Lowest and highest coordinate along `a` of every line, in a dense table over the
     // bounding rectangle of the two other coordinates.
     let mut ext: Vec<(i64, i64)> = Vec::new();
@@ -224,6 +217,19 @@ fn line_extremes(points: &[[i64; 3]], axes: &[usize]) -> Vec<[i64; 3]> {
     out
 }
 
+/// Lowest and highest coordinate of the points along each axis.
+fn bounds(points: &[[i64; 3]]) -> ([i64; 3], [i64; 3]) {
+    let mut lo = [i64::MAX; 3];
+    let mut hi = [i64::MIN; 3];
+    for p in points {
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    (lo, hi)
+}
+
 fn d2(p: &[i64; 3], q: &[i64; 3], sp: [f64; 3]) -> f64 {
     let mut s = 0.0;
     for a in 0..3 {
@@ -253,14 +259,7 @@ fn max_pair_distance(pts: &[[i64; 3]], sp: [f64; 3]) -> f64 {
         brute(pts, pts, &mut best);
         return best;
     }
-    let mut lo = [i64::MAX; 3];
-    let mut hi = [i64::MIN; 3];
-    for p in pts {
-        for a in 0..3 {
-            lo[a] = lo[a].min(p[a]);
-            hi[a] = hi[a].max(p[a]);
-        }
-    }
+    let (lo, hi) = bounds(pts);
     const G: i64 = 8;
     let step = [0, 1, 2].map(|a| ((hi[a] - lo[a]) / G + 1).max(1));
     let mut cells: BTreeMap<[i64; 3], Vec<[i64; 3]>> = BTreeMap::new();
@@ -271,14 +270,7 @@ fn max_pair_distance(pts: &[[i64; 3]], sp: [f64; 3]) -> f64 {
     let cells: Vec<Cell> = cells
         .into_values()
         .map(|v| {
-            let mut l = [i64::MAX; 3];
-            let mut h = [i64::MIN; 3];
-            for p in &v {
-                for a in 0..3 {
-                    l[a] = l[a].min(p[a]);
-                    h[a] = h[a].max(p[a]);
-                }
-            }
+            let (l, h) = bounds(&v);
             (v, l, h)
         })
         .collect();
