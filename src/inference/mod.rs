@@ -328,27 +328,15 @@ fn dequantized(
         return Ok(None);
     };
     // The weights are read straight from the protobuf (no widened copy of 28 M values).
-    let q = inputs[0];
-    let signed = match DataType::try_from(q.data_type) {
-        Ok(DataType::Int8) => true,
-        Ok(DataType::Uint8) => false,
-        _ => return Ok(None),
+    let Some(q) = Int8s::of(inputs[0]) else {
+        return Ok(None);
     };
-    let len = if q.raw_data.is_empty() {
-        q.int32_data.len()
-    } else {
-        q.raw_data.len()
-    };
-    let value = |i: usize| -> i32 {
-        match q.raw_data.get(i) {
-            Some(&b) if signed => b as i8 as i32,
-            Some(&b) => b as i32,
-            None => q.int32_data[i],
-        }
-    };
+    let len = q.len();
     let scale = float_values(inputs[1]).ok_or("the scale is not float")?;
     let zero = match inputs.get(2) {
-        Some(z) => int8_values(z).ok_or("the zero point is not 8-bit")?,
+        Some(z) => Int8s::of(z)
+            .map(|z| (0..z.len()).map(|i| z.get(i)).collect::<Vec<_>>())
+            .ok_or("the zero point is not 8-bit")?,
         None => vec![0],
     };
     let dims = inputs[0]
@@ -388,7 +376,7 @@ fn dequantized(
         for c in 0..count {
             let (z, s) = (zero[c] as f32, scale[c]);
             for _ in 0..stride {
-                float_data.push((value(float_data.len()) as f32 - z) * s);
+                float_data.push((q.get(float_data.len()) as f32 - z) * s);
             }
         }
     }
@@ -401,23 +389,37 @@ fn dequantized(
     }))
 }
 
-/// The integers of an int8/uint8 initializer (raw bytes or `int32_data`).
-fn int8_values(t: &tract_onnx::pb::TensorProto) -> Option<Vec<i32>> {
-    use tract_onnx::pb::tensor_proto::DataType;
-    let signed = match DataType::try_from(t.data_type).ok()? {
-        DataType::Int8 => true,
-        DataType::Uint8 => false,
-        _ => return None,
-    };
-    if !t.raw_data.is_empty() {
-        Some(
-            t.raw_data
-                .iter()
-                .map(|&b| if signed { b as i8 as i32 } else { b as i32 })
-                .collect(),
-        )
-    } else {
-        Some(t.int32_data.clone())
+/// An int8/uint8 initializer, read in place (raw bytes or `int32_data`).
+struct Int8s<'a> {
+    t: &'a tract_onnx::pb::TensorProto,
+    signed: bool,
+}
+
+impl<'a> Int8s<'a> {
+    fn of(t: &'a tract_onnx::pb::TensorProto) -> Option<Int8s<'a>> {
+        use tract_onnx::pb::tensor_proto::DataType;
+        let signed = match DataType::try_from(t.data_type).ok()? {
+            DataType::Int8 => true,
+            DataType::Uint8 => false,
+            _ => return None,
+        };
+        Some(Int8s { t, signed })
+    }
+
+    fn len(&self) -> usize {
+        if self.t.raw_data.is_empty() {
+            self.t.int32_data.len()
+        } else {
+            self.t.raw_data.len()
+        }
+    }
+
+    fn get(&self, i: usize) -> i32 {
+        match self.t.raw_data.get(i) {
+            Some(&b) if self.signed => b as i8 as i32,
+            Some(&b) => b as i32,
+            None => self.t.int32_data[i],
+        }
     }
 }
 
