@@ -29,7 +29,7 @@ use crate::report::result::{
 };
 use crate::report::CaseOutput;
 use crate::volume::mask::Roi;
-use crate::volume::resample::as_closest_canonical;
+use crate::volume::resample::{as_closest_canonical, canonical_axial_slice};
 use crate::volume::StoredType;
 use crate::volume::Volume;
 use sha2::{Digest, Sha256};
@@ -195,7 +195,8 @@ fn quality_of(study: &Study, non_finite_features: Vec<String>) -> QualityFlags {
 }
 
 /// ROI outline (and Grad-CAM, where there is one) on the largest-ROI axial slice of each
-/// sequence, on RAS-canonical volumes.
+/// sequence, on RAS-canonical volumes. Only that slice of each image and heat map is
+/// reoriented; the sequences are rendered in parallel, listed in sequence order.
 fn overlays_of(
     study: &Study,
     gradcam: &BTreeMap<Sequence, Volume>,
@@ -203,29 +204,45 @@ fn overlays_of(
     let roi = roi_volume(study, Stage::Report)?;
     let roi_ras = as_closest_canonical(&roi);
     let k = overlay::roi_slice(&roi_ras);
-    let mut out = Vec::new();
-    for (seq, image) in &study.images {
-        let image_ras = as_closest_canonical(image);
-        let png = overlay::render(seq.name(), &image_ras, &roi_ras, None, k)
-            .map_err(|e| PipelineError::internal(Stage::Report, e.to_string()))?;
-        out.push(Overlay {
-            file: format!("{}_roi.png", seq.name()),
-            caption: format!("{}: ROI outline, axial slice {k}", seq.name()),
-            png,
-        });
-        if let Some(cam) = gradcam.get(seq) {
-            let cam_ras = as_closest_canonical(cam);
-            let png = overlay::render(seq.name(), &image_ras, &roi_ras, Some(&cam_ras), k)
-                .map_err(|e| PipelineError::internal(Stage::Report, e.to_string()))?;
-            out.push(Overlay {
-                file: format!("{}_gradcam.png", seq.name()),
-                caption: format!(
-                    "{}: Grad-CAM of the deep features, axial slice {k}",
-                    seq.name()
-                ),
+    let [nx, ny, _] = roi_ras.dims();
+    let roi_k = &roi_ras.data()[nx * ny * k..nx * ny * (k + 1)];
+    let internal = |e: String| PipelineError::internal(Stage::Report, e);
+    let slice_of = |name: &str, v: &Volume| {
+        canonical_axial_slice(v, k)
+            .map(|(_, s)| s)
+            .ok_or_else(|| internal(format!("overlay {name}: no axial slice {k}")))
+    };
+    let images: Vec<_> = study.images.iter().collect();
+    let per_seq: Vec<Result<Vec<Overlay>, PipelineError>> = images
+        .par_iter()
+        .map(|&(seq, image)| {
+            let image_k = slice_of(seq.name(), image)?;
+            let png = overlay::render(seq.name(), [nx, ny], &image_k, roi_k, None)
+                .map_err(|e| internal(e.to_string()))?;
+            let mut out = vec![Overlay {
+                file: format!("{}_roi.png", seq.name()),
+                caption: format!("{}: ROI outline, axial slice {k}", seq.name()),
                 png,
-            });
-        }
+            }];
+            if let Some(cam) = gradcam.get(seq) {
+                let cam_k = slice_of(seq.name(), cam)?;
+                let png = overlay::render(seq.name(), [nx, ny], &image_k, roi_k, Some(&cam_k))
+                    .map_err(|e| internal(e.to_string()))?;
+                out.push(Overlay {
+                    file: format!("{}_gradcam.png", seq.name()),
+                    caption: format!(
+                        "{}: Grad-CAM of the deep features, axial slice {k}",
+                        seq.name()
+                    ),
+                    png,
+                });
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for r in per_seq {
+        out.extend(r?);
     }
     Ok(out)
 }

@@ -127,7 +127,15 @@ fn sample() -> CaseOutput {
     }
     let roi = Volume::new(grid, roi).expect("shape");
     let k = roi_slice(&roi);
-    let png = render("t1c", &image, &roi, Some(&image), k).expect("png");
+    let plane = 30 * k..30 * (k + 1);
+    let png = render(
+        "t1c",
+        [6, 5],
+        &image.data()[plane.clone()],
+        &roi.data()[plane.clone()],
+        Some(&image.data()[plane]),
+    )
+    .expect("png");
     let mut features = BTreeMap::new();
     features.insert("t1c_original_firstorder_Mean".to_string(), 12.5);
     features.insert("dl_t1c_0".to_string(), -0.125);

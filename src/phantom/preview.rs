@@ -16,8 +16,7 @@ use crate::case::study::load_study;
 use crate::case::{CaseFiles, Sequence};
 use crate::config::Config;
 use crate::report::overlay::window;
-use crate::volume::resample::as_closest_canonical;
-use crate::volume::Volume;
+use crate::volume::resample::{as_closest_canonical, canonical_axial_slice};
 
 /// What the preview showed.
 #[derive(Debug, Clone)]
@@ -73,8 +72,10 @@ pub fn preview(case_dir: &Path, out: &Path, config: &Config) -> Result<PreviewIn
         let Some(vol) = study.images.get(seq) else {
             continue;
         };
-        let vol: Volume = as_closest_canonical(vol);
-        let sl = &vol.data()[k * plane..(k + 1) * plane];
+        let Some((_, sl)) = canonical_axial_slice(vol, k) else {
+            continue;
+        };
+        let sl = &sl[..];
         let (lo, hi) = window(sl);
         let label_at = |i: usize, j: usize| lab[i + nx * j].round() as u8;
         for y in 0..ph {

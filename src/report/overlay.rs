@@ -73,29 +73,25 @@ fn heat(t: f64) -> [f64; 3] {
     [r, g, b]
 }
 
-/// Renders slice `k` of `image` (RAS-canonical) with the outline of `roi` and, if given, the heat
-/// map blended on top.
+/// Renders one axial slice of a RAS-canonical `image` (`dims` = its x and y sizes, x fastest)
+/// with the outline of `roi` and, if given, the heat map blended on top; all three are the same
+/// slice of volumes on one grid.
 pub fn render(
     name: &str,
-    image: &Volume,
-    roi: &Volume,
-    heatmap: Option<&Volume>,
-    k: usize,
+    dims: [usize; 2],
+    slice: &[f32],
+    roi: &[f32],
+    heatmap: Option<&[f32]>,
 ) -> Result<Vec<u8>, OverlayError> {
-    if image.dims() != roi.dims() || heatmap.is_some_and(|h| h.dims() != image.dims()) {
+    let [nx, ny] = dims;
+    let n = nx * ny;
+    if slice.len() != n || roi.len() != n || heatmap.is_some_and(|h| h.len() != n) {
         return Err(OverlayError::GridMismatch(name.into()));
     }
-    let [nx, ny, _] = image.dims();
-    let off = nx * ny * k;
-    let slice = &image.data()[off..off + nx * ny];
     let (lo, hi) = window(slice);
-    let inside = |i: usize, j: usize| roi.data()[off + i + nx * j] > 0.5;
+    let inside = |i: usize, j: usize| roi[i + nx * j] > 0.5;
     let heat_max = heatmap
-        .map(|h| {
-            h.data()[off..off + nx * ny]
-                .iter()
-                .fold(0.0f32, |a, &v| a.max(v))
-        })
+        .map(|h| h.iter().fold(0.0f32, |a, &v| a.max(v)))
         .unwrap_or(0.0);
     // Pixel (x, y): x = nx − 1 − i (patient right on the left), y = ny − 1 − j (anterior up).
     let img: RgbImage = ImageBuffer::from_fn(nx as u32, ny as u32, |x, y| {
@@ -106,7 +102,7 @@ pub fn render(
         let mut rgb = [g, g, g];
         if let Some(h) = heatmap {
             if heat_max > 0.0 {
-                let t = f64::from(h.data()[off + i + nx * j] / heat_max);
+                let t = f64::from(h[i + nx * j] / heat_max);
                 if t > 0.05 {
                     let c = heat(t);
                     let a = 0.45 * t.sqrt();
@@ -150,7 +146,14 @@ mod tests {
         roi[6 * (4 + 5)] = 1.0;
         let roi = Volume::new(grid, roi).expect("shape");
         assert_eq!(roi_slice(&roi), 1);
-        let png = render("t", &image, &roi, None, 1).expect("renders");
+        let png = render(
+            "t",
+            [6, 5],
+            &image.data()[30..60],
+            &roi.data()[30..60],
+            None,
+        )
+        .expect("renders");
         let img = image::load_from_memory(&png).expect("png").to_rgb8();
         // Patient left (i = 0) is on the right of the picture; anterior (j = 4) at the top.
         assert_eq!(img.get_pixel(5, 0).0, [255, 26, 26]);

@@ -208,24 +208,27 @@ impl Volume {
     /// Minimum and maximum of the finite values; `None` if there are none.
     pub fn finite_range(&self) -> Option<(f32, f32)> {
         // 16 independent lanes, branch-free (vectorised); min and max do not depend on the
-        // order in which values are visited.
+        // order in which values are visited. A non-finite value is replaced by the bound that
+        // can never be taken, so the lanes need no mask.
         const L: usize = 16;
         let mut lo = [f32::INFINITY; L];
         let mut hi = [f32::NEG_INFINITY; L];
-        let mut visit = |k: usize, v: f32| {
-            let finite = v.is_finite();
-            lo[k] = if finite && v < lo[k] { v } else { lo[k] };
-            hi[k] = if finite && v > hi[k] { v } else { hi[k] };
-        };
         let chunks = self.data.chunks_exact(L);
         let rest = chunks.remainder();
         for c in chunks {
             for (k, &v) in c.iter().enumerate() {
-                visit(k, v);
+                let finite = v.is_finite();
+                let vl = if finite { v } else { f32::INFINITY };
+                let vh = if finite { v } else { f32::NEG_INFINITY };
+                lo[k] = if vl < lo[k] { vl } else { lo[k] };
+                hi[k] = if vh > hi[k] { vh } else { hi[k] };
             }
         }
         for (k, &v) in rest.iter().enumerate() {
-            visit(k, v);
+            if v.is_finite() {
+                lo[k] = if v < lo[k] { v } else { lo[k] };
+                hi[k] = if v > hi[k] { v } else { hi[k] };
+            }
         }
         let lo = lo
             .into_iter()

@@ -138,68 +138,102 @@ pub fn resample_to_spacing(
     resample_onto(src, &grid, interp, Boundary::Itk)
 }
 
+/// The closest canonical (RAS) reorientation of a grid: the new grid, and where each new voxel
+/// is in the source. The map is a permutation with flips, so it is linear in the source's flat
+/// index: a step along output axis o moves `step[o]` source elements (negative when flipped),
+/// starting from `base` at the new voxel (0, 0, 0).
+struct Reorientation {
+    grid: Grid,
+    base: isize,
+    step: [isize; 3],
+}
+
+impl Reorientation {
+    fn of(src: &Grid) -> Reorientation {
+        let ornt = Orientation::of(&src.affine);
+        let in_dims = src.dims;
+        // For output axis o: which input axis feeds it, and whether it is flipped.
+        let mut feed = [(0usize, false); 3];
+        for (a, ax) in ornt.0.iter().enumerate() {
+            feed[ax.world_axis] = (a, !ax.positive);
+        }
+        let out_dims = [in_dims[feed[0].0], in_dims[feed[1].0], in_dims[feed[2].0]];
+        // new voxel → old voxel transform T; new affine = A · T.
+        let mut t = Affine::from_parts([[0.0; 3]; 3], [0.0; 3]);
+        for (o, &(a, flip)) in feed.iter().enumerate() {
+            if flip {
+                t.0[a][o] = -1.0;
+                t.0[a][3] = (in_dims[a] - 1) as f64;
+            } else {
+                t.0[a][o] = 1.0;
+            }
+        }
+        let grid = Grid {
+            dims: out_dims,
+            affine: src.affine.compose(&t),
+        };
+        let in_strides = [
+            1isize,
+            in_dims[0] as isize,
+            (in_dims[0] * in_dims[1]) as isize,
+        ];
+        let mut step = [0isize; 3];
+        let mut base = 0isize;
+        for (o, &(a, flip)) in feed.iter().enumerate() {
+            if flip {
+                step[o] = -in_strides[a];
+                base += in_strides[a] * (in_dims[a] as isize - 1);
+            } else {
+                step[o] = in_strides[a];
+            }
+        }
+        Reorientation { grid, base, step }
+    }
+
+    /// Fills `out` with the new grid's axial slice `k` (x fastest) from the source's `data`.
+    fn fill_slice(&self, data: &[f32], k: usize, out: &mut [f32]) {
+        let ox = self.grid.dims[0];
+        for (j, row) in out.chunks_exact_mut(ox.max(1)).enumerate() {
+            let mut at = self.base + self.step[2] * k as isize + self.step[1] * j as isize;
+            for v in row.iter_mut() {
+                *v = data[at as usize];
+                at += self.step[0];
+            }
+        }
+    }
+}
+
 /// Reorients to the closest canonical (RAS) orientation by permuting and flipping axes, as
 /// nibabel's `as_closest_canonical`: no interpolation, the data are only reordered, and the
 /// affine changes so that every voxel keeps its world position.
 pub fn as_closest_canonical(src: &Volume) -> Volume {
-    let ornt = Orientation::of(src.affine());
-    if ornt.is_ras() {
+    if Orientation::of(src.affine()).is_ras() {
         return src.clone();
     }
-    let in_dims = src.dims();
-    // For output axis o: which input axis feeds it, and whether it is flipped.
-    let mut feed = [(0usize, false); 3];
-    for (a, ax) in ornt.0.iter().enumerate() {
-        feed[ax.world_axis] = (a, !ax.positive);
-    }
-    let out_dims = [in_dims[feed[0].0], in_dims[feed[1].0], in_dims[feed[2].0]];
-    // new voxel → old voxel transform T; new affine = A · T.
-    let mut t = Affine::from_parts([[0.0; 3]; 3], [0.0; 3]);
-    for (o, &(a, flip)) in feed.iter().enumerate() {
-        if flip {
-            t.0[a][o] = -1.0;
-            t.0[a][3] = (in_dims[a] - 1) as f64;
-        } else {
-            t.0[a][o] = 1.0;
-        }
-    }
-    let affine = src.affine().compose(&t);
-    let grid = Grid {
-        dims: out_dims,
-        affine,
-    };
-    // The map is a permutation with flips, so it is linear in the source's flat index: a step
-    // along output axis o moves `step[o]` source elements (negative when flipped).
-    let in_strides = [
-        1isize,
-        in_dims[0] as isize,
-        (in_dims[0] * in_dims[1]) as isize,
-    ];
-    let mut step = [0isize; 3];
-    let mut base = 0isize;
-    for (o, &(a, flip)) in feed.iter().enumerate() {
-        if flip {
-            step[o] = -in_strides[a];
-            base += in_strides[a] * (in_dims[a] as isize - 1);
-        } else {
-            step[o] = in_strides[a];
-        }
-    }
-    let data = src.data();
-    let mut out = vec![0.0f32; grid.len()];
-    let [ox, oy, _] = out_dims;
+    let map = Reorientation::of(src.grid());
+    let mut out = vec![0.0f32; map.grid.len()];
+    let [ox, oy, _] = map.grid.dims;
     out.par_chunks_mut((ox * oy).max(1))
         .enumerate()
-        .for_each(|(k, slice)| {
-            for (j, row) in slice.chunks_exact_mut(ox.max(1)).enumerate() {
-                let mut at = base + step[2] * k as isize + step[1] * j as isize;
-                for v in row.iter_mut() {
-                    *v = data[at as usize];
-                    at += step[0];
-                }
-            }
-        });
-    Volume { grid, data: out }
+        .for_each(|(k, slice)| map.fill_slice(src.data(), k, slice));
+    Volume {
+        grid: map.grid,
+        data: out,
+    }
+}
+
+/// Axial slice `k` of [`as_closest_canonical`]`(src)` without reordering the rest of the
+/// volume: the slice's dimensions (x, y) and its values, x fastest. `None` if `k` is beyond
+/// the canonical volume's last slice.
+pub fn canonical_axial_slice(src: &Volume, k: usize) -> Option<([usize; 2], Vec<f32>)> {
+    let map = Reorientation::of(src.grid());
+    let [ox, oy, oz] = map.grid.dims;
+    if k >= oz {
+        return None;
+    }
+    let mut out = vec![0.0f32; ox * oy];
+    map.fill_slice(src.data(), k, &mut out);
+    Some(([ox, oy], out))
 }
 
 struct Sampler<'a> {
@@ -488,6 +522,14 @@ mod tests {
                     let o = inv.apply(c.affine().apply(idx)).map(|x| x.round() as usize);
                     assert_eq!(*val, v.at(o[0], o[1], o[2]), "{p:?} {signs} voxel {n}");
                 }
+                // One axial slice alone equals that slice of the whole reoriented volume.
+                let cz = c.dims()[2];
+                for k in 0..cz {
+                    let (dims, slice) = canonical_axial_slice(&v, k).expect("in range");
+                    assert_eq!(dims, [cx, cy]);
+                    assert_eq!(slice, c.data()[k * cx * cy..(k + 1) * cx * cy].to_vec());
+                }
+                assert!(canonical_axial_slice(&v, cz).is_none());
             }
         }
     }
