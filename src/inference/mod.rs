@@ -274,8 +274,14 @@ fn fold_weight_dequantize(proto: &mut tract_onnx::pb::ModelProto) -> Result<usiz
         .collect();
     let mut folded = Vec::new();
     let mut keep = Vec::with_capacity(graph.node.len());
-    for node in std::mem::take(&mut graph.node) {
-        match dequantized(&node, &graph.initializer, &index) {
+    // Each node is dequantized on its own (in parallel); they are collected in graph order.
+    let nodes = std::mem::take(&mut graph.node);
+    let done: Vec<_> = nodes
+        .par_iter()
+        .map(|node| dequantized(node, &graph.initializer, &index))
+        .collect();
+    for (node, result) in nodes.into_iter().zip(done) {
+        match result {
             Ok(Some(t)) => folded.push(t),
             Ok(None) => keep.push(node),
             Err(problem) => {

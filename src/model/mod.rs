@@ -367,6 +367,65 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ModelError> {
     Ok(buf)
 }
 
+/// The sha256 of the file at `path` (at most `limit` bytes), read in pieces: no buffer the size
+/// of the file.
+fn hash_file(path: &Path, limit: u64) -> Result<String, ModelError> {
+    let read_err = |source| ModelError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    let len = f.metadata().map_err(read_err)?.len();
+    if len > limit {
+        return Err(ModelError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("{len} bytes, more than the {limit} allowed"),
+        });
+    }
+    let mut hasher = Sha256::new();
+    let mut f = f.take(limit);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The zstd-compressed model `bytes` read from `path`, decompressed to exactly the `declared`
+/// size (which bounds the allocation).
+fn decompress(path: &Path, bytes: &[u8], declared: Option<u64>) -> Result<Vec<u8>, ModelError> {
+    let declared = declared.ok_or_else(|| ModelError::Invalid {
+        path: path.to_path_buf(),
+        problem: "compressed model without decompressed_bytes".into(),
+    })?;
+    if declared > MAX_MODEL_BYTES {
+        return Err(ModelError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("declares {declared} decompressed bytes, more than allowed"),
+        });
+    }
+    let mut out = Vec::with_capacity(declared as usize);
+    zstd::stream::read::Decoder::new(bytes)
+        .and_then(|d| d.take(declared + 1).read_to_end(&mut out))
+        .map_err(|e| ModelError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("cannot decompress: {e}"),
+        })?;
+    if out.len() as u64 != declared {
+        return Err(ModelError::Size {
+            path: path.to_path_buf(),
+            expected: declared,
+            got: out.len() as u64,
+        });
+    }
+    Ok(out)
+}
+
 impl ModelPackage {
     /// Opens `dir`, verifying the manifest checksum, its schema, and every file's size and sha256.
     pub fn open(dir: &Path) -> Result<ModelPackage, ModelError> {
@@ -450,8 +509,7 @@ impl ModelPackage {
                     got: meta.len(),
                 });
             }
-            let bytes = read_limited(&path, MAX_MODEL_BYTES)?;
-            let got = sha256_hex(&bytes);
+            let got = hash_file(&path, MAX_MODEL_BYTES)?;
             if got != f.sha256.to_ascii_lowercase() {
                 return Err(ModelError::Checksum {
                     path,
@@ -560,7 +618,8 @@ impl ModelPackage {
     }
 
     /// The decompressed ONNX bytes, re-checked against the manifest (the file is read again, so
-    /// a change since [`ModelPackage::open`] is caught too).
+    /// a change since [`ModelPackage::open`] is caught too). The checksum is computed while the
+    /// file decompresses; a mismatch is reported before any decompression error.
     pub fn model_bytes(&self) -> Result<Vec<u8>, ModelError> {
         let entry = self
             .file(FileRole::Model)
@@ -568,37 +627,26 @@ impl ModelPackage {
                 path: self.dir.clone(),
                 problem: "no model file".into(),
             })?;
-        let (path, bytes) = self.read_checked(entry, MAX_MODEL_BYTES)?;
-        if !entry.path.ends_with(".zst") {
-            return Ok(bytes);
-        }
-        let declared = entry
-            .decompressed_bytes
-            .ok_or_else(|| ModelError::Invalid {
-                path: path.clone(),
-                problem: "compressed model without decompressed_bytes".into(),
-            })?;
-        if declared > MAX_MODEL_BYTES {
-            return Err(ModelError::Invalid {
+        let path = self.dir.join(&entry.path);
+        let bytes = read_limited(&path, MAX_MODEL_BYTES)?;
+        let (got, decompressed) = rayon::join(
+            || sha256_hex(&bytes),
+            || {
+                if entry.path.ends_with(".zst") {
+                    decompress(&path, &bytes, entry.decompressed_bytes).map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+        );
+        if got != entry.sha256.to_ascii_lowercase() {
+            return Err(ModelError::Checksum {
                 path,
-                problem: format!("declares {declared} decompressed bytes, more than allowed"),
+                expected: entry.sha256.clone(),
+                got,
             });
         }
-        let mut out = Vec::with_capacity(declared as usize);
-        zstd::stream::read::Decoder::new(&bytes[..])
-            .and_then(|d| d.take(declared + 1).read_to_end(&mut out))
-            .map_err(|e| ModelError::Invalid {
-                path: path.clone(),
-                problem: format!("cannot decompress: {e}"),
-            })?;
-        if out.len() as u64 != declared {
-            return Err(ModelError::Size {
-                path,
-                expected: declared,
-                got: out.len() as u64,
-            });
-        }
-        Ok(out)
+        Ok(decompressed?.unwrap_or(bytes))
     }
 
     /// The bytes of the file with `role`, read again and re-checked against the manifest;
