@@ -325,7 +325,7 @@ pub fn extract_case(
             format!("sequence(s) {} missing", missing.join(", ")),
         ));
     }
-    let rad = radiomics_in(&study, &study.roi, Some(sequences), rt)?;
+    let rad = radiomics_in(&study, &study.roi, Some(sequences), &rt.params)?;
     let eroded_roi = morph(&study.roi, false);
     if eroded_roi.count() == 0 {
         return Err(PipelineError::bad_input(
@@ -333,8 +333,13 @@ pub fn extract_case(
             "the ROI vanishes when eroded by one voxel",
         ));
     }
-    let eroded = radiomics_in(&study, &eroded_roi, Some(sequences), rt)?;
-    let dilated = radiomics_in(&study, &morph(&study.roi, true), Some(sequences), rt)?;
+    let eroded = radiomics_in(&study, &eroded_roi, Some(sequences), &rt.params)?;
+    let dilated = radiomics_in(
+        &study,
+        &morph(&study.roi, true),
+        Some(sequences),
+        &rt.params,
+    )?;
     let deep = inference_of(&study, rt)?;
     let mut features = rad.features;
     features.extend(deep.features);

@@ -2,7 +2,8 @@
 //!
 //! [`Runtime`] holds what is loaded once (configuration, model package, inference engine,
 //! radiomics settings); [`run_case`] runs one case through every stage, times each, and returns
-//! everything the report writes. A failed stage fails the case with the stage named; a task whose
+//! everything the report writes ([`load_case`] and [`run_loaded`] are its two halves, for a
+//! caller that loads the case while the model loads). A failed stage fails the case with the stage named; a task whose
 //! inputs are missing is "not assessable", never a number made up from defaults.
 
 use std::collections::BTreeMap;
@@ -98,7 +99,8 @@ impl PipelineError {
         }
     }
 
-    fn internal(stage: Stage, message: impl Into<String>) -> PipelineError {
+    /// An internal error at `stage`.
+    pub fn internal(stage: Stage, message: impl Into<String>) -> PipelineError {
         PipelineError {
             stage,
             kind: ErrorKind::Internal,
@@ -263,6 +265,12 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The radiomics settings every runtime uses: PyRadiomics defaults (original image, bin
+    /// width 25). They need no model, so a case's radiomics can run while the model loads.
+    pub fn radiomics_settings() -> Params {
+        Params::default()
+    }
+
     /// Opens and verifies the model package (`model` or the configured one), loads the network
     /// once (timing both precisions when the configuration says `auto`) and the radiomics
     /// settings (PyRadiomics defaults: original image, bin width 25).
@@ -311,7 +319,7 @@ impl Runtime {
         .map_err(|e| PipelineError::from_err(Stage::Inference, e))?;
         Ok(Runtime {
             config,
-            params: Params::default(),
+            params: Runtime::radiomics_settings(),
             engine,
             manifest_sha256,
             fitted,
@@ -460,8 +468,8 @@ pub fn inference_of(study: &Study, rt: &Runtime) -> Result<DeepOutput, PipelineE
 }
 
 /// Radiomics per sequence on the co-gridded study, inside the study's ROI.
-pub fn radiomics_of(study: &Study, rt: &Runtime) -> Result<RadiomicsOutput, PipelineError> {
-    radiomics_in(study, &study.roi, None, rt)
+pub fn radiomics_of(study: &Study, params: &Params) -> Result<RadiomicsOutput, PipelineError> {
+    radiomics_in(study, &study.roi, None, params)
 }
 
 /// Radiomics inside `roi` (on the study grid) of the study's sequences, or of those among
@@ -470,11 +478,11 @@ pub fn radiomics_in(
     study: &Study,
     roi: &Roi,
     only: Option<&[Sequence]>,
-    rt: &Runtime,
+    params: &Params,
 ) -> Result<RadiomicsOutput, PipelineError> {
     let mask = roi_volume_of(study, roi, Stage::Radiomics)?;
     // The study's ROI already is the configured label selection, as label 1.
-    let mut params = rt.params.clone();
+    let mut params = params.clone();
     params.settings.label = 1;
     // Shape features depend on the mask, the grid and the settings only, and every sequence
     // of the co-gridded study shares all three: the first sequence computes them, the others
@@ -534,19 +542,86 @@ pub fn radiomics_in(
     Ok(out)
 }
 
+/// A case after the load stage: its files read and brought onto one grid, with the stage's
+/// wall time, and possibly its radiomics stage already done.
+#[derive(Debug)]
+pub struct LoadedCase {
+    study: Study,
+    timer: Timer,
+    /// The radiomics stage's output and the hash of the settings it used.
+    radiomics: Option<(RadiomicsOutput, String)>,
+}
+
+impl LoadedCase {
+    /// Runs the radiomics stage now, with `params` (timed as the stage). [`run_loaded`] uses
+    /// the result if `params` are the runtime's settings and computes it again otherwise.
+    pub fn with_radiomics(
+        mut self,
+        params: &Params,
+        progress: &dyn Fn(Stage, f32),
+    ) -> Result<LoadedCase, PipelineError> {
+        let out = self.timer.run(Stage::Radiomics, progress, || {
+            radiomics_of(&self.study, params)
+        })?;
+        self.radiomics = Some((out, params.hash()));
+        Ok(self)
+    }
+}
+
+/// The load stage alone: finds the case's files, reads them and co-grids the study. It needs
+/// only the configuration, so `glioedge run` does it (and the radiomics stage, see
+/// [`LoadedCase::with_radiomics`]) while the model loads.
+pub fn load_case(
+    case_dir: &Path,
+    config: &Config,
+    progress: &dyn Fn(Stage, f32),
+) -> Result<LoadedCase, PipelineError> {
+    let mut timer = Timer::default();
+    let study = timer.run(Stage::Load, progress, || {
+        let files =
+            CaseFiles::discover(case_dir).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
+        load_study(&files, config).map_err(|e| PipelineError::from_err(Stage::Load, e))
+    })?;
+    Ok(LoadedCase {
+        study,
+        timer,
+        radiomics: None,
+    })
+}
+
 /// Runs one case through every stage.
 pub fn run_case(
     case_dir: &Path,
     rt: &Runtime,
     progress: &dyn Fn(Stage, f32),
 ) -> Result<CaseOutput, PipelineError> {
-    let mut timer = Timer::default();
-    let study = timer.run(Stage::Load, progress, || {
-        let files =
-            CaseFiles::discover(case_dir).map_err(|e| PipelineError::from_err(Stage::Load, e))?;
-        load_study(&files, &rt.config).map_err(|e| PipelineError::from_err(Stage::Load, e))
-    })?;
-    let radiomics = timer.run(Stage::Radiomics, progress, || radiomics_of(&study, rt))?;
+    let case = load_case(case_dir, &rt.config, progress)?;
+    run_loaded(case, rt, progress)
+}
+
+/// Every stage after the load stage (radiomics too, unless the case has it already), on a
+/// loaded case.
+pub fn run_loaded(
+    case: LoadedCase,
+    rt: &Runtime,
+    progress: &dyn Fn(Stage, f32),
+) -> Result<CaseOutput, PipelineError> {
+    let LoadedCase {
+        study,
+        mut timer,
+        radiomics,
+    } = case;
+    let radiomics = match radiomics {
+        Some((out, hash)) if hash == rt.params.hash() => out,
+        _ => {
+            // Settings other than the runtime's (or none yet): the stage runs (again) here,
+            // and only this run's timing is kept.
+            timer.timings.retain(|t| t.stage != Stage::Radiomics.name());
+            timer.run(Stage::Radiomics, progress, || {
+                radiomics_of(&study, &rt.params)
+            })?
+        }
+    };
     let DeepOutput {
         precision,
         features: deep,

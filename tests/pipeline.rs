@@ -272,3 +272,60 @@ fn bad_input_fails_with_exit_2_naming_the_file() {
         "no partial result folder"
     );
 }
+
+/// `glioedge run` computes the radiomics stage while the model loads
+/// (`LoadedCase::with_radiomics`); the case's result must be the one `run_case` gives, and
+/// radiomics computed with settings other than the runtime's must not be used.
+#[test]
+fn radiomics_computed_before_the_model_is_used_only_with_the_runtime_settings() {
+    use glioedge::config::Config;
+    use glioedge::pipeline::{load_case, run_case, run_loaded, Runtime};
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let case = data.join("brats_case");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-convnext-tiny");
+    let rt = Runtime::load(Config::defaults(), Some(&model)).expect("model loads");
+    let none = |_, _| {};
+    let reference = run_case(&case, &rt, &none).expect("run_case");
+    let radiomics_timings = |o: &glioedge::report::CaseOutput| {
+        o.result
+            .timings
+            .iter()
+            .filter(|t| t.stage == "radiomics")
+            .count()
+    };
+    let same_features = |o: &glioedge::report::CaseOutput| {
+        assert_eq!(o.features.len(), reference.features.len());
+        for (k, v) in &reference.features {
+            assert_eq!(o.features[k].to_bits(), v.to_bits(), "{k}");
+        }
+    };
+
+    let early = load_case(&case, &rt.config, &none)
+        .and_then(|c| c.with_radiomics(&Runtime::radiomics_settings(), &none))
+        .and_then(|c| run_loaded(c, &rt, &none))
+        .expect("early radiomics");
+    same_features(&early);
+    assert_eq!(radiomics_timings(&early), 1);
+
+    // Bin width 10 instead of the runtime's 25: first-order entropy would differ, so the
+    // stage must run again with the runtime's settings.
+    let mut other = Runtime::radiomics_settings();
+    other.settings.bin_width = 10.0;
+    let loaded = load_case(&case, &rt.config, &none).expect("loads");
+    let stale = loaded.with_radiomics(&other, &none).expect("radiomics");
+    let redone = run_loaded(stale, &rt, &none).expect("radiomics again");
+    same_features(&redone);
+    assert_eq!(radiomics_timings(&redone), 1);
+    let stage_order: Vec<&str> = redone
+        .result
+        .timings
+        .iter()
+        .map(|t| t.stage.as_str())
+        .collect();
+    assert_eq!(
+        stage_order,
+        ["load", "radiomics", "inference", "fusion", "report"]
+    );
+}

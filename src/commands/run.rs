@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use glioedge::config::Config;
 use glioedge::error::Classify;
-use glioedge::pipeline::{headline, run_case, Runtime};
+use glioedge::pipeline::{headline, load_case, run_loaded, PipelineError, Runtime, Stage};
 use glioedge::report::{FolderSink, Sink};
 
 /// Arguments of `glioedge run`.
@@ -34,11 +34,26 @@ fn fail(e: &(impl Classify + std::fmt::Display)) -> ExitCode {
 
 /// Runs the case and writes its result folder; exit 0 ok, 2 bad input, 1 internal error.
 pub fn run(args: &RunArgs, config: &Config) -> ExitCode {
-    let rt = match Runtime::load(config.clone(), args.model.as_deref()) {
+    // While the model loads, the case is loaded and its radiomics computed (neither needs the
+    // model; one process runs one case, so nothing is gained by waiting for the model first).
+    // A model error is reported before a case error.
+    let (rt, case) = std::thread::scope(|scope| {
+        let model = scope.spawn(|| Runtime::load(config.clone(), args.model.as_deref()));
+        let case = load_case(&args.case_dir, config, &|_, _| {})
+            .and_then(|c| c.with_radiomics(&Runtime::radiomics_settings(), &|_, _| {}));
+        let rt = model.join().unwrap_or_else(|_| {
+            Err(PipelineError::internal(
+                Stage::Load,
+                "loading the model: thread panicked",
+            ))
+        });
+        (rt, case)
+    });
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
-    let output = match run_case(&args.case_dir, &rt, &|_, _| {}) {
+    let output = match case.and_then(|case| run_loaded(case, &rt, &|_, _| {})) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
