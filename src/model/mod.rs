@@ -618,8 +618,8 @@ impl ModelPackage {
     }
 
     /// The decompressed ONNX bytes, re-checked against the manifest (the file is read again, so
-    /// a change since [`ModelPackage::open`] is caught too). The checksum is computed while the
-    /// file decompresses; a mismatch is reported before any decompression error.
+    /// a change since [`ModelPackage::open`] is caught too). Nothing is decompressed before the
+    /// checksum matches.
     pub fn model_bytes(&self) -> Result<Vec<u8>, ModelError> {
         let entry = self
             .file(FileRole::Model)
@@ -627,26 +627,11 @@ impl ModelPackage {
                 path: self.dir.clone(),
                 problem: "no model file".into(),
             })?;
-        let path = self.dir.join(&entry.path);
-        let bytes = read_limited(&path, MAX_MODEL_BYTES)?;
-        let (got, decompressed) = rayon::join(
-            || sha256_hex(&bytes),
-            || {
-                if entry.path.ends_with(".zst") {
-                    decompress(&path, &bytes, entry.decompressed_bytes).map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
-        );
-        if got != entry.sha256.to_ascii_lowercase() {
-            return Err(ModelError::Checksum {
-                path,
-                expected: entry.sha256.clone(),
-                got,
-            });
+        let (path, bytes) = self.read_checked(entry, MAX_MODEL_BYTES)?;
+        if !entry.path.ends_with(".zst") {
+            return Ok(bytes);
         }
-        Ok(decompressed?.unwrap_or(bytes))
+        decompress(&path, &bytes, entry.decompressed_bytes)
     }
 
     /// The bytes of the file with `role`, read again and re-checked against the manifest;
