@@ -3,8 +3,9 @@
 //! [`Runtime`] holds what is loaded once (configuration, model package, inference engine,
 //! radiomics settings); [`run_case`] runs one case through every stage, times each, and returns
 //! everything the report writes ([`load_case`] and [`run_loaded`] are its two halves, for a
-//! caller that loads the case while the model loads). A failed stage fails the case with the stage named; a task whose
-//! inputs are missing is "not assessable", never a number made up from defaults.
+//! caller that loads the case while the model loads). A failed stage fails the case with the
+//! stage named; a task whose inputs are missing is "not assessable", never a number made up from
+//! defaults.
 
 use std::collections::BTreeMap;
 use std::path::Path;

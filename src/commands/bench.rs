@@ -3,8 +3,8 @@
 //! It measures what the service does — [`Runtime::load`] once, then [`run_case`] and the folder
 //! writer for each case — so the figures are those of the shipped path, not of a
 //! benchmark-only copy. (`glioedge run`, one case per process, does the same stages but loads
-//! the case and computes its radiomics while the model loads.) The stage timings are the ones `run_case` records in `result.json`;
-//! this command only repeats the case and summarises them. Peak RSS is the kernel's high-water
+//! the case and computes its radiomics while the model loads.) The stage timings are the ones
+//! `run_case` records in `result.json`; this command only repeats the case and summarises them. Peak RSS is the kernel's high-water
 //! mark of this process (`VmHWM` in `/proc/self/status`, Linux), read after the last run.
 
 use std::path::{Path, PathBuf};

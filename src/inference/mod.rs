@@ -1189,6 +1189,7 @@ pub fn pearson(a: &[f32], b: &[f32]) -> f64 {
 mod tests {
     use super::*;
     use tract_onnx::pb::tensor_proto::DataType;
+    use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
     #[test]
     fn brain_stats_have_the_bits_of_a_plain_two_pass_loop() {
@@ -1230,7 +1231,6 @@ mod tests {
         }
         assert_eq!(brain_stats(&img, 1e9), None);
     }
-    use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
     fn tensor(name: &str, dims: &[i64], data_type: DataType) -> TensorProto {
         TensorProto {

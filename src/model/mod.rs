@@ -339,37 +339,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ModelError> {
-    let f = std::fs::File::open(path).map_err(|source| ModelError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let len = f
-        .metadata()
-        .map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    if len > limit {
-        return Err(ModelError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("{len} bytes, more than the {limit} allowed"),
-        });
-    }
-    let mut buf = Vec::with_capacity(len as usize);
-    f.take(limit)
-        .read_to_end(&mut buf)
-        .map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(buf)
-}
-
-/// The sha256 of the file at `path` (at most `limit` bytes), read in pieces: no buffer the size
-/// of the file.
-fn hash_file(path: &Path, limit: u64) -> Result<String, ModelError> {
+/// The file at `path` and its length, refused if it is larger than `limit` bytes, and never
+/// read past it.
+fn open_limited(
+    path: &Path,
+    limit: u64,
+) -> Result<(std::io::Take<std::fs::File>, u64), ModelError> {
     let read_err = |source| ModelError::Read {
         path: path.to_path_buf(),
         source,
@@ -382,17 +357,28 @@ fn hash_file(path: &Path, limit: u64) -> Result<String, ModelError> {
             problem: format!("{len} bytes, more than the {limit} allowed"),
         });
     }
+    Ok((f.take(limit), len))
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ModelError> {
+    let (mut f, len) = open_limited(path, limit)?;
+    let mut buf = Vec::with_capacity(len as usize);
+    f.read_to_end(&mut buf).map_err(|source| ModelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(buf)
+}
+
+/// The sha256 of the file at `path` (at most `limit` bytes), read in pieces: no buffer the size
+/// of the file.
+fn hash_file(path: &Path, limit: u64) -> Result<String, ModelError> {
+    let (mut f, _) = open_limited(path, limit)?;
     let mut hasher = Sha256::new();
-    let mut f = f.take(limit);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        }
-    }
+    std::io::copy(&mut f, &mut hasher).map_err(|source| ModelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(hex::encode(hasher.finalize()))
 }
 

@@ -75,8 +75,7 @@ pub fn preview(case_dir: &Path, out: &Path, config: &Config) -> Result<PreviewIn
         let Some((_, sl)) = canonical_axial_slice(vol, k) else {
             continue;
         };
-        let sl = &sl[..];
-        let (lo, hi) = window(sl);
+        let (lo, hi) = window(&sl);
         let label_at = |i: usize, j: usize| lab[i + nx * j].round() as u8;
         for y in 0..ph {
             for x in 0..pw {

@@ -211,24 +211,24 @@ impl Volume {
         // order in which values are visited. A non-finite value is replaced by the bound that
         // can never be taken, so the lanes need no mask.
         const L: usize = 16;
+        fn take(lo: &mut f32, hi: &mut f32, v: f32) {
+            let finite = v.is_finite();
+            let vl = if finite { v } else { f32::INFINITY };
+            let vh = if finite { v } else { f32::NEG_INFINITY };
+            *lo = if vl < *lo { vl } else { *lo };
+            *hi = if vh > *hi { vh } else { *hi };
+        }
         let mut lo = [f32::INFINITY; L];
         let mut hi = [f32::NEG_INFINITY; L];
         let chunks = self.data.chunks_exact(L);
         let rest = chunks.remainder();
         for c in chunks {
             for (k, &v) in c.iter().enumerate() {
-                let finite = v.is_finite();
-                let vl = if finite { v } else { f32::INFINITY };
-                let vh = if finite { v } else { f32::NEG_INFINITY };
-                lo[k] = if vl < lo[k] { vl } else { lo[k] };
-                hi[k] = if vh > hi[k] { vh } else { hi[k] };
+                take(&mut lo[k], &mut hi[k], v);
             }
         }
         for (k, &v) in rest.iter().enumerate() {
-            if v.is_finite() {
-                lo[k] = if v < lo[k] { v } else { lo[k] };
-                hi[k] = if v > hi[k] { v } else { hi[k] };
-            }
+            take(&mut lo[k], &mut hi[k], v);
         }
         let lo = lo
             .into_iter()
