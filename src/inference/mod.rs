@@ -4,7 +4,8 @@
 //!   requested precision variant and keeps the optimised plan in an `Arc`; every worker thread
 //!   runs its own tract state over that one plan.
 //!   - `int8`: the static QDQ graph as stored (int8 weights per channel, int8 activations per
-//!     tensor; tract executes QDQ as simulated int8: dequantized weights, fp32 products).
+//!     tensor), its matrix products rewritten into integer products (`MatMulInteger`, see
+//!     [`integer`]) so tract runs them on its int8 kernels; convolutions stay simulated int8.
 //!   - `f32`: the same int8-stored weights dequantized once at load, with the activation
 //!     Quantize/Dequantize pairs (`act_q/*`, `act_dq/*`) removed (weight-only quantization).
 //!   - `auto`: both are built and timed once on this CPU; the faster is kept (logged, recorded).
@@ -31,13 +32,15 @@ use crate::volume::mask::Roi;
 use crate::volume::resample::as_closest_canonical;
 use crate::volume::Volume;
 
+mod integer;
+
 /// Which graph runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     /// Time both at load, keep the faster.
     Auto,
-    /// The static int8 QDQ graph.
+    /// The static int8 QDQ graph, matrix products in integers.
     Int8,
     /// Int8-stored weights dequantized at load, fp32 activations.
     F32,
@@ -530,10 +533,24 @@ impl Engine {
             );
             Ok(())
         };
-        // The protobuf is stripped in place (no second copy) and dropped as soon as the plan
+        // The int8 variant: products in integers, weights of the remaining (convolution)
+        // nodes dequantized here, once.
+        let integer = |p: &mut tract_onnx::pb::ModelProto| -> Result<(), InferenceError> {
+            let rewrite = integer::integer_products(p);
+            let folded = fold_weight_dequantize(p)?;
+            tracing::debug!(
+                products = rewrite.products,
+                quantizers = rewrite.quantizers,
+                folded,
+                "int8 variant: integer matrix products, convolution weights dequantized at load"
+            );
+            Ok(())
+        };
+        // The protobuf is rewritten in place (no second copy) and dropped as soon as the plan
         // exists; `auto` keeps only the faster plan.
         let (plan, precision, auto) = match opts.precision {
             Precision::Int8 => {
+                integer(&mut proto)?;
                 let model = parse(&proto, pkg)?;
                 drop(proto);
                 (optimise(model, mm)?, Precision::Int8, None)
@@ -547,7 +564,11 @@ impl Engine {
             Precision::Auto => {
                 let input =
                     vec![0.25f32; pkg.manifest.input.channels * pkg.manifest.input.size.pow(2)];
-                let p8 = optimise(parse(&proto, pkg)?, mm)?;
+                let mut proto8 = proto.clone();
+                integer(&mut proto8)?;
+                let m8 = parse(&proto8, pkg)?;
+                drop(proto8);
+                let p8 = optimise(m8, mm)?;
                 let t8 = time_plan(&p8, pkg, &input)?;
                 strip(&mut proto)?;
                 let m32 = parse(&proto, pkg)?;
@@ -1346,13 +1367,15 @@ mod tests {
     }
 
     /// The f32 plan of the demo package holds no 8-bit tensor at all: every weight was
-    /// dequantized at load, none is cast again per image (the int8 plan, by contrast, does).
+    /// dequantized at load, none is cast again per image. The int8 plan multiplies int8
+    /// activations by int8 weights: every pointwise product (36 in ConvNeXt-Tiny) accumulates
+    /// in i32.
     #[test]
-    fn f32_plan_has_no_int8_tensors_left() {
+    fn f32_plan_has_no_int8_tensors_left_and_int8_products_are_integer() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-convnext-tiny");
         let pkg = ModelPackage::open(&dir).expect("demo package opens");
-        let eight_bit = |p: Precision| {
+        let count = |p: Precision, types: &[DatumType]| {
             let engine = Engine::load(
                 &pkg,
                 EngineOptions {
@@ -1367,16 +1390,16 @@ mod tests {
                 .nodes()
                 .iter()
                 .filter(|n| {
-                    n.outputs.iter().any(|o| {
-                        matches!(
-                            o.fact.datum_type.unquantized(),
-                            DatumType::I8 | DatumType::U8
-                        )
-                    })
+                    n.outputs
+                        .iter()
+                        .any(|o| types.contains(&o.fact.datum_type.unquantized()))
                 })
                 .count()
         };
-        assert_eq!(eight_bit(Precision::F32), 0);
-        assert!(eight_bit(Precision::Int8) > 0);
+        let eight_bit = [DatumType::I8, DatumType::U8];
+        assert_eq!(count(Precision::F32, &eight_bit), 0);
+        assert!(count(Precision::Int8, &eight_bit) > 0);
+        assert_eq!(count(Precision::F32, &[DatumType::I32]), 0);
+        assert!(count(Precision::Int8, &[DatumType::I32]) >= 36);
     }
 }
