@@ -70,12 +70,13 @@ fn fail(e: &(impl Classify + std::fmt::Display)) -> ExitCode {
 
 /// The configuration a cohort run uses: a fixed precision, so features do not depend on a
 /// start-up timing. `auto` means `f32` here — the int8-stored weights dequantized once at load,
-/// with fp32 activations: tract runs it faster than the int8-activation graph on x86_64 and on
-/// aarch64 alike (both execute the QDQ graph on fp32 matrix kernels plus ~100 quantize steps),
-/// and its features agree between CPUs to rounding (1e-6), whereas rounding differences move
-/// int8 activations across quantisation steps (deep features up to 1.5e-2 apart between x86_64
-/// and aarch64, a probability 2 % apart; see `board/cross/README.md`). A fitted package's
-/// nomograms hold for the precision it was fitted with, so this choice is what boxes run.
+/// with fp32 activations. Its features agree between CPUs to rounding (1e-6), whereas rounding
+/// differences move int8 activations across quantisation steps (deep features up to 1.5e-2
+/// apart between x86_64 and aarch64, a probability 2 % apart; see `board/cross/README.md`).
+/// Speed does not decide it: since the int8 graph's products run in integers it is the faster
+/// one on x86_64 (92 vs 110 ms per image), and on the board it has not been timed. A fitted
+/// package's nomograms hold for the precision it was fitted with, so this choice is what boxes
+/// run.
 fn fixed_precision(config: &Config) -> Config {
     let mut c = config.clone();
     if c.inference.precision == Precision::Auto {
