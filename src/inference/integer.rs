@@ -40,6 +40,8 @@ pub(super) struct IntegerRewrite {
     pub products: usize,
     /// `QuantizeLinear`s now computed as a fused element-wise chain.
     pub quantizers: usize,
+    /// Channel-last sections now computed on token matrices ([`super::tokens`]).
+    pub sections: usize,
 }
 
 /// 1.5 · 2²³: adding it to an f32 of magnitude ≤ 2²² leaves an integer (rounded to even).
@@ -59,9 +61,11 @@ pub(super) fn integer_products(proto: &mut ModelProto) -> IntegerRewrite {
     if products > 0 {
         drop_dead_dequantizers(graph);
     }
+    let sections = super::tokens::token_matrices(graph);
     IntegerRewrite {
         products,
         quantizers,
+        sections,
     }
 }
 
@@ -319,7 +323,7 @@ fn f32_scalar(name: &str, v: f32) -> TensorProto {
     }
 }
 
-fn int_attribute(name: &str, i: i64) -> AttributeProto {
+pub(super) fn int_attribute(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Int as i32,
@@ -328,7 +332,7 @@ fn int_attribute(name: &str, i: i64) -> AttributeProto {
     }
 }
 
-fn node(
+pub(super) fn node(
     name: &str,
     op_type: &str,
     inputs: &[&str],
@@ -346,12 +350,16 @@ fn node(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use tract_onnx::pb::{type_proto, TypeProto, ValueInfoProto};
     use tract_onnx::prelude::*;
 
-    fn tensor(name: &str, dims: &[i64], data_type: DataType) -> TensorProto {
+    pub(in crate::inference) fn tensor(
+        name: &str,
+        dims: &[i64],
+        data_type: DataType,
+    ) -> TensorProto {
         TensorProto {
             name: name.into(),
             dims: dims.to_vec(),
@@ -360,19 +368,23 @@ mod tests {
         }
     }
 
-    fn int8(name: &str, dims: &[i64], values: &[i8]) -> TensorProto {
+    pub(in crate::inference) fn int8(name: &str, dims: &[i64], values: &[i8]) -> TensorProto {
         let mut t = tensor(name, dims, DataType::Int8);
         t.raw_data = values.iter().map(|&v| v as u8).collect();
         t
     }
 
-    fn floats(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    pub(in crate::inference) fn floats(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
         let mut t = tensor(name, dims, DataType::Float);
         t.float_data = values.to_vec();
         t
     }
 
-    fn model(nodes: Vec<NodeProto>, initializer: Vec<TensorProto>, out: &str) -> ModelProto {
+    pub(in crate::inference) fn model(
+        nodes: Vec<NodeProto>,
+        initializer: Vec<TensorProto>,
+        out: &str,
+    ) -> ModelProto {
         ModelProto {
             graph: Some(GraphProto {
                 node: nodes,
@@ -402,7 +414,7 @@ mod tests {
         }
     }
 
-    fn run<T: Datum + Copy>(proto: &ModelProto, x: Tensor) -> Vec<T> {
+    pub(in crate::inference) fn run<T: Datum + Copy>(proto: &ModelProto, x: Tensor) -> Vec<T> {
         let shape = x.shape().to_vec();
         let plan = tract_onnx::onnx()
             .model_for_proto_model(proto)
@@ -418,7 +430,7 @@ mod tests {
         view.iter().copied().collect()
     }
 
-    fn ops(proto: &ModelProto) -> Vec<&str> {
+    pub(in crate::inference) fn ops(proto: &ModelProto) -> Vec<&str> {
         let g = proto.graph.as_ref().expect("graph");
         g.node.iter().map(|n| n.op_type.as_str()).collect()
     }
@@ -464,7 +476,8 @@ mod tests {
                 rewrite,
                 IntegerRewrite {
                     products: 0,
-                    quantizers: 1
+                    quantizers: 1,
+                    sections: 0
                 }
             );
             assert_eq!(ops(&chained), ["Mul", "Add", "Sub", "Clip", "Cast"]);
@@ -526,7 +539,8 @@ mod tests {
             integer_products(&mut integer),
             IntegerRewrite {
                 products: 1,
-                quantizers: 1
+                quantizers: 1,
+                sections: 0
             }
         );
         assert_eq!(

@@ -5,7 +5,8 @@
 //!   runs its own tract state over that one plan.
 //!   - `int8`: the static QDQ graph as stored (int8 weights per channel, int8 activations per
 //!     tensor), its matrix products rewritten into integer products (`MatMulInteger`, see
-//!     [`integer`]) so tract runs them on its int8 kernels; convolutions stay simulated int8.
+//!     [`integer`]) so tract runs them on its int8 kernels, each block's channel-last section
+//!     computed on one token matrix ([`tokens`]); convolutions stay simulated int8.
 //!   - `f32`: the same int8-stored weights dequantized once at load, with the activation
 //!     Quantize/Dequantize pairs (`act_q/*`, `act_dq/*`) removed (weight-only quantization).
 //!   - `auto`: both are built and timed once on this CPU; the faster is kept (logged, recorded).
@@ -33,6 +34,7 @@ use crate::volume::resample::as_closest_canonical;
 use crate::volume::Volume;
 
 mod integer;
+mod tokens;
 
 /// Which graph runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -541,6 +543,7 @@ impl Engine {
             tracing::debug!(
                 products = rewrite.products,
                 quantizers = rewrite.quantizers,
+                sections = rewrite.sections,
                 folded,
                 "int8 variant: integer matrix products, convolution weights dequantized at load"
             );
