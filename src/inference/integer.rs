@@ -100,44 +100,42 @@ fn rewrite_products(graph: &mut GraphProto) -> usize {
     if plans.is_empty() {
         return 0;
     }
-    let old = std::mem::take(&mut graph.node);
-    let mut nodes = Vec::with_capacity(old.len() + 2 * plans.len());
-    for (i, n) in old.into_iter().enumerate() {
-        let Some(p) = plans.get(&i) else {
-            nodes.push(n);
-            continue;
-        };
-        let (acc, float, scale) = (
-            format!("{}/i32", n.name),
-            format!("{}/f32", n.name),
-            format!("{}/scale", n.name),
-        );
-        nodes.push(node(
-            &format!("{}/integer", n.name),
-            "MatMulInteger",
-            &[&p.x_q, &p.w_q],
-            &acc,
-            vec![],
-        ));
-        nodes.push(node(
-            &format!("{}/cast", n.name),
-            "Cast",
-            &[&acc],
-            &float,
-            vec![int_attribute("to", DataType::Float as i64)],
-        ));
+    let mut replace = BTreeMap::new();
+    let mut scales = Vec::with_capacity(plans.len());
+    for (&i, p) in &plans {
+        let n = &graph.node[i];
         let Some(out) = n.output.first() else {
             continue; // unreachable: `product` checked the output
         };
-        nodes.push(node(
-            &format!("{}/rescale", n.name),
-            "Mul",
-            &[&float, &scale],
-            out,
-            vec![],
-        ));
-        graph.initializer.push(TensorProto {
-            name: scale,
+        let step = |s: &str| format!("{}/{s}", n.name);
+        replace.insert(
+            i,
+            vec![
+                node(
+                    &step("integer"),
+                    "MatMulInteger",
+                    &[&p.x_q, &p.w_q],
+                    &step("i32"),
+                    vec![],
+                ),
+                node(
+                    &step("cast"),
+                    "Cast",
+                    &[&step("i32")],
+                    &step("f32"),
+                    vec![int_attribute("to", DataType::Float as i64)],
+                ),
+                node(
+                    &step("rescale"),
+                    "Mul",
+                    &[&step("f32"), &step("scale")],
+                    out,
+                    vec![],
+                ),
+            ],
+        );
+        scales.push(TensorProto {
+            name: step("scale"),
             dims: if p.scale.len() == 1 {
                 vec![]
             } else {
@@ -148,8 +146,20 @@ fn rewrite_products(graph: &mut GraphProto) -> usize {
             ..Default::default()
         });
     }
-    graph.node = nodes;
+    graph.initializer.extend(scales);
+    splice(graph, replace);
     plans.len()
+}
+
+/// Replaces the nodes at the given indices by the given node lists, in place, keeping the order.
+pub(super) fn splice(graph: &mut GraphProto, mut replace: BTreeMap<usize, Vec<NodeProto>>) {
+    let old = std::mem::take(&mut graph.node);
+    for (i, n) in old.into_iter().enumerate() {
+        match replace.remove(&i) {
+            Some(new) => graph.node.extend(new),
+            None => graph.node.push(n),
+        }
+    }
 }
 
 /// The rewrite of one `MatMul`, if it reads a symmetric int8 activation and a symmetric int8
@@ -229,54 +239,58 @@ fn rewrite_quantizers(graph: &mut GraphProto) -> usize {
     if plans.is_empty() {
         return 0;
     }
-    let old = std::mem::take(&mut graph.node);
-    let mut nodes = Vec::with_capacity(old.len() + 4 * plans.len());
-    for (i, n) in old.into_iter().enumerate() {
-        let (Some(&inv), Some(x), Some(out)) = (plans.get(&i), n.input.first(), n.output.first())
-        else {
-            nodes.push(n);
-            continue;
+    let mut replace = BTreeMap::new();
+    let mut inverses = Vec::with_capacity(plans.len());
+    for (&i, &inv) in &plans {
+        let n = &graph.node[i];
+        let (Some(x), Some(out)) = (n.input.first(), n.output.first()) else {
+            continue; // unreachable: the plan checked the output; QuantizeLinear has an input
         };
         let step = |s: &str| format!("{}/{s}", n.name);
-        let inv_name = step("inverse_scale");
-        graph.initializer.push(f32_scalar(&inv_name, inv));
-        nodes.push(node(
-            &step("scale"),
-            "Mul",
-            &[x, &inv_name],
-            &step("scaled"),
-            vec![],
-        ));
-        nodes.push(node(
-            &step("shift"),
-            "Add",
-            &[&step("scaled"), NAME_ROUNDER],
-            &step("shifted"),
-            vec![],
-        ));
-        nodes.push(node(
-            &step("round"),
-            "Sub",
-            &[&step("shifted"), NAME_ROUNDER],
-            &step("rounded"),
-            vec![],
-        ));
-        nodes.push(node(
-            &step("clip"),
-            "Clip",
-            &[&step("rounded"), NAME_LOW, NAME_HIGH],
-            &step("clipped"),
-            vec![],
-        ));
-        nodes.push(node(
-            &step("cast"),
-            "Cast",
-            &[&step("clipped")],
-            out,
-            vec![int_attribute("to", DataType::Int8 as i64)],
-        ));
+        inverses.push(f32_scalar(&step("inverse_scale"), inv));
+        replace.insert(
+            i,
+            vec![
+                node(
+                    &step("scale"),
+                    "Mul",
+                    &[x, &step("inverse_scale")],
+                    &step("scaled"),
+                    vec![],
+                ),
+                node(
+                    &step("shift"),
+                    "Add",
+                    &[&step("scaled"), NAME_ROUNDER],
+                    &step("shifted"),
+                    vec![],
+                ),
+                node(
+                    &step("round"),
+                    "Sub",
+                    &[&step("shifted"), NAME_ROUNDER],
+                    &step("rounded"),
+                    vec![],
+                ),
+                node(
+                    &step("clip"),
+                    "Clip",
+                    &[&step("rounded"), NAME_LOW, NAME_HIGH],
+                    &step("clipped"),
+                    vec![],
+                ),
+                node(
+                    &step("cast"),
+                    "Cast",
+                    &[&step("clipped")],
+                    out,
+                    vec![int_attribute("to", DataType::Int8 as i64)],
+                ),
+            ],
+        );
     }
-    graph.node = nodes;
+    graph.initializer.extend(inverses);
+    splice(graph, replace);
     graph.initializer.extend([
         f32_scalar(NAME_ROUNDER, ROUNDER),
         f32_scalar(NAME_LOW, f32::from(i8::MIN)),

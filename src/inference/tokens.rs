@@ -23,7 +23,7 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
-use super::integer::{int_attribute, node};
+use super::integer::{int_attribute, node, splice};
 
 /// The largest section searched (ConvNeXt's has ~30 nodes at int8).
 const MAX_SECTION: usize = 256;
@@ -108,13 +108,7 @@ pub(super) fn token_matrices(graph: &mut GraphProto) -> usize {
             ],
         );
     }
-    let old = std::mem::take(&mut graph.node);
-    for (i, n) in old.into_iter().enumerate() {
-        match replace.remove(&i) {
-            Some(new) => graph.node.extend(new),
-            None => graph.node.push(n),
-        }
-    }
+    splice(graph, replace);
     sections.len()
 }
 
