@@ -80,11 +80,7 @@ struct Product {
 }
 
 fn rewrite_products(graph: &mut GraphProto) -> usize {
-    let init: BTreeMap<&str, &TensorProto> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.as_str(), t))
-        .collect();
+    let init = initializers(graph);
     let producer: BTreeMap<&str, &NodeProto> = graph
         .node
         .iter()
@@ -149,6 +145,15 @@ fn rewrite_products(graph: &mut GraphProto) -> usize {
     graph.initializer.extend(scales);
     splice(graph, replace);
     plans.len()
+}
+
+/// The graph's initializers by name.
+pub(super) fn initializers(graph: &GraphProto) -> BTreeMap<&str, &TensorProto> {
+    graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect()
 }
 
 /// Replaces the nodes at the given indices by the given node lists, in place, keeping the order.
@@ -221,11 +226,7 @@ fn product(
 }
 
 fn rewrite_quantizers(graph: &mut GraphProto) -> usize {
-    let init: BTreeMap<&str, &TensorProto> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.as_str(), t))
-        .collect();
+    let init = initializers(graph);
     // Node index → 1/scale, for the int8 quantizers with a scalar scale and zero point 0.
     let plans: BTreeMap<usize, f32> = graph
         .node

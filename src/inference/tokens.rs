@@ -23,7 +23,7 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
-use super::integer::{int_attribute, node, splice};
+use super::integer::{initializers, int_attribute, node, splice};
 
 /// The largest section searched (ConvNeXt's has ~30 nodes at int8).
 const MAX_SECTION: usize = 256;
@@ -114,11 +114,7 @@ pub(super) fn token_matrices(graph: &mut GraphProto) -> usize {
 
 /// (first, last) node indices of the eligible sections.
 fn sections(graph: &GraphProto) -> Vec<(usize, usize)> {
-    let init: BTreeMap<&str, &TensorProto> = graph
-        .initializer
-        .iter()
-        .map(|t| (t.name.as_str(), t))
-        .collect();
+    let init = initializers(graph);
     let producer: BTreeMap<&str, usize> = graph
         .node
         .iter()
