@@ -74,8 +74,8 @@ fn fail(e: &(impl Classify + std::fmt::Display)) -> ExitCode {
 /// differences move int8 activations across quantisation steps (deep features up to 1.5e-2
 /// apart between x86_64 and aarch64, a probability 2 % apart; see `board/cross/README.md`).
 /// Speed does not decide it: since the int8 graph's products run in integers it is the faster
-/// one on this x86_64 (72 vs 110 ms per image, with AMX), and on the board it has not been
-/// timed. A fitted package's nomograms hold for the precision it was fitted with, so this
+/// one on the x86_64 build machine (67–72 vs 102–110 ms per image), and on the board it has not
+/// been timed. A fitted package's nomograms hold for the precision it was fitted with, so this
 /// choice is what boxes run.
 fn fixed_precision(config: &Config) -> Config {
     let mut c = config.clone();
