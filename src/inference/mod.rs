@@ -17,8 +17,7 @@
 //!   evaluates the heads and computes Grad-CAM analytically ([`gradcam`]) back on the study grid.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -33,7 +32,9 @@ use crate::volume::mask::Roi;
 use crate::volume::resample::as_closest_canonical;
 use crate::volume::Volume;
 
+mod depthwise;
 mod integer;
+mod split;
 mod tokens;
 
 /// Which graph runs.
@@ -200,6 +201,13 @@ pub struct StudyInference {
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// The backbone's parts ([`split`]): run one after the other for an image.
+type Parts = Arc<[Plan]>;
+
+/// Parts the backbone is cut into: enough to keep the box's 4 cores busy to the end of a
+/// study's 3 × 3 images (see [`split`]).
+const PARTS: usize = 4;
+
 /// A pool of threads for tract's matrix products (`multithread-mm`), built once and reused.
 #[derive(Debug, Clone)]
 pub struct MatMulThreads(tract_linalg::multithread::Executor);
@@ -218,7 +226,7 @@ impl MatMulThreads {
 /// The loaded model.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    plan: Plan,
+    parts: Parts,
     precision: Precision,
     threads: usize,
     package: Arc<ModelPackage>,
@@ -470,18 +478,36 @@ fn parse(
         .map_err(tract_err("setting the input shape"))
 }
 
-fn optimise(model: InferenceModel, mm_threads: usize) -> Result<Plan, InferenceError> {
-    let model = model
-        .into_optimized()
-        .map_err(tract_err("optimising the model"))?;
-    log_kernels(&model);
+fn optimise(
+    model: InferenceModel,
+    mm_threads: usize,
+    parts: usize,
+) -> Result<Parts, InferenceError> {
+    let mut model = model.into_typed().map_err(tract_err("typing the model"))?;
+    let depthwise = depthwise::replace_depthwise(&mut model)
+        .map_err(tract_err("replacing depthwise convolutions"))?;
+    let parts = split::split(model, parts).map_err(tract_err("cutting the model into parts"))?;
+    tracing::debug!(
+        depthwise,
+        parts = parts.len(),
+        "depthwise convolutions on glioedge's op; backbone cut into parts"
+    );
     let mut opts = RunOptions::default();
     if mm_threads > 1 {
         opts.executor = Some(multithread::Executor::multithread(mm_threads));
     }
-    model
-        .into_runnable_with_options(&opts)
-        .map_err(tract_err("making the model runnable"))
+    let mut plans = Vec::with_capacity(parts.len());
+    for part in parts {
+        let part = part
+            .into_optimized()
+            .map_err(tract_err("optimising the model"))?;
+        log_kernels(&part);
+        plans.push(
+            part.into_runnable_with_options(&opts)
+                .map_err(tract_err("making the model runnable"))?,
+        );
+    }
+    Ok(plans.into())
 }
 
 /// Logs (debug, `GLIOEDGE_LOG=glioedge::inference=debug`) which matrix-multiply kernels tract
@@ -515,6 +541,15 @@ fn log_kernels(model: &TypedModel) {
 impl Engine {
     /// Loads the package's model in the requested precision.
     pub fn load(pkg: &ModelPackage, opts: EngineOptions) -> Result<Engine, InferenceError> {
+        Engine::load_in_parts(pkg, opts, PARTS)
+    }
+
+    /// [`Engine::load`] with the backbone cut into at most `parts` parts (1: not cut).
+    fn load_in_parts(
+        pkg: &ModelPackage,
+        opts: EngineOptions,
+        parts: usize,
+    ) -> Result<Engine, InferenceError> {
         let bytes = pkg.model_bytes()?;
         let proto = tract_onnx::onnx()
             .proto_model_for_read(&mut &bytes[..])
@@ -551,18 +586,18 @@ impl Engine {
         };
         // The protobuf is rewritten in place (no second copy) and dropped as soon as the plan
         // exists; `auto` keeps only the faster plan.
-        let (plan, precision, auto) = match opts.precision {
+        let (parts, precision, auto) = match opts.precision {
             Precision::Int8 => {
                 integer(&mut proto)?;
                 let model = parse(&proto, pkg)?;
                 drop(proto);
-                (optimise(model, mm)?, Precision::Int8, None)
+                (optimise(model, mm, parts)?, Precision::Int8, None)
             }
             Precision::F32 => {
                 strip(&mut proto)?;
                 let model = parse(&proto, pkg)?;
                 drop(proto);
-                (optimise(model, mm)?, Precision::F32, None)
+                (optimise(model, mm, parts)?, Precision::F32, None)
             }
             Precision::Auto => {
                 let input =
@@ -571,13 +606,13 @@ impl Engine {
                 integer(&mut proto8)?;
                 let m8 = parse(&proto8, pkg)?;
                 drop(proto8);
-                let p8 = optimise(m8, mm)?;
-                let t8 = time_plan(&p8, pkg, &input)?;
+                let p8 = optimise(m8, mm, parts)?;
+                let t8 = time_parts(&p8, pkg, &input)?;
                 strip(&mut proto)?;
                 let m32 = parse(&proto, pkg)?;
                 drop(proto);
-                let p32 = optimise(m32, mm)?;
-                let t32 = time_plan(&p32, pkg, &input)?;
+                let p32 = optimise(m32, mm, parts)?;
+                let t32 = time_parts(&p32, pkg, &input)?;
                 let choice = AutoChoice {
                     int8_ms: t8,
                     f32_ms: t32,
@@ -599,7 +634,7 @@ impl Engine {
             }
         };
         Ok(Engine {
-            plan,
+            parts,
             precision,
             threads,
             package,
@@ -637,8 +672,8 @@ impl Engine {
 
     /// Runs one input (C×S×S, channel-major) on a fresh state.
     pub fn run_one(&self, input: &[f32]) -> Result<BackboneOutput, InferenceError> {
-        let mut state = self.plan.spawn().map_err(tract_err("creating a state"))?;
-        run_state(&mut state, &self.package, input)
+        let mut states = spawn_states(&self.parts)?;
+        run_chain(&mut states, &self.package, input)
     }
 
     /// Runs one input on a fresh state with `mm_threads` threads inside each matrix product
@@ -654,52 +689,95 @@ impl Engine {
     }
 
     /// Runs many inputs across the worker threads; results in input order.
+    ///
+    /// The tasks are (image, part) pairs. A free worker starts the next image if one is left,
+    /// otherwise takes the waiting part with the lowest index (then the lowest image), so the
+    /// study ends with the last images' final parts running side by side rather than one
+    /// worker finishing a whole image alone. Each worker has its own tract states.
     pub fn run_many(&self, inputs: &[Vec<f32>]) -> Result<Vec<BackboneOutput>, InferenceError> {
         let n = inputs.len();
         let workers = self.threads.min(n).max(1);
-        let next = AtomicUsize::new(0);
-        let results: Vec<Result<Vec<(usize, BackboneOutput)>, InferenceError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut state =
-                                self.plan.spawn().map_err(tract_err("creating a state"))?;
-                            let mut done = Vec::new();
+        let queue = Mutex::new(Queue {
+            next_image: 0,
+            waiting: BTreeMap::new(),
+            running: 0,
+            results: vec![None; n],
+            failed: None,
+        });
+        let wake = Condvar::new();
+        let lock = || {
+            queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    let mut states = match spawn_states(&self.parts) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            lock().fail(e);
+                            wake.notify_all();
+                            return;
+                        }
+                    };
+                    loop {
+                        let task = {
+                            let mut q = lock();
                             loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                if i >= n {
-                                    break;
+                                match q.next_task(n) {
+                                    Next::Task(t) => break Some(t),
+                                    Next::Done => break None,
+                                    Next::Wait => {
+                                        q = wake
+                                            .wait(q)
+                                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    }
                                 }
-                                done.push((i, run_state(&mut state, &self.package, &inputs[i])?));
                             }
-                            Ok(done)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(InferenceError::Tract {
-                                context: "worker thread".into(),
-                                message: "panicked".into(),
-                            })
-                        })
-                    })
-                    .collect()
-            });
-        let mut out: Vec<Option<BackboneOutput>> = vec![None; n];
-        for r in results {
-            for (i, o) in r? {
-                out[i] = Some(o);
+                        };
+                        let Some((part, image, values)) = task else {
+                            break;
+                        };
+                        let done = (|| {
+                            let values = match values {
+                                Some(v) => v,
+                                None => tvec!(input_value(&self.package, &inputs[image])?),
+                            };
+                            let out = run_part(&mut states[part], values)?;
+                            if part + 1 == states.len() {
+                                Ok(Step::Done(read_outputs(&out, &self.package)?))
+                            } else {
+                                Ok(Step::Next(out))
+                            }
+                        })();
+                        let mut q = lock();
+                        q.running -= 1;
+                        match done {
+                            Ok(Step::Done(o)) => q.results[image] = Some(o),
+                            Ok(Step::Next(v)) => {
+                                q.waiting.insert((part + 1, image), v);
+                            }
+                            Err(e) => q.fail(e),
+                        }
+                        drop(q);
+                        wake.notify_all();
+                    }
+                });
             }
+        });
+        let q = queue
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = q.failed {
+            return Err(e);
         }
-        out.into_iter()
+        q.results
+            .into_iter()
             .map(|o| {
                 o.ok_or_else(|| InferenceError::Tract {
                     context: "collecting results".into(),
-                    message: "an input was not run".into(),
+                    message: "an input was not run (a worker thread stopped)".into(),
                 })
             })
             .collect()
@@ -812,23 +890,102 @@ impl Engine {
     }
 }
 
-fn time_plan(plan: &Plan, pkg: &ModelPackage, input: &[f32]) -> Result<f64, InferenceError> {
-    let mut state = plan.spawn().map_err(tract_err("creating a state"))?;
-    run_state(&mut state, pkg, input)?;
+/// What [`Engine::run_many`]'s workers share.
+struct Queue {
+    /// Images not started yet: `next_image..n`.
+    next_image: usize,
+    /// Part outputs waiting for the next part, by (next part, image).
+    waiting: BTreeMap<(usize, usize), TVec<TValue>>,
+    /// Tasks being run.
+    running: usize,
+    results: Vec<Option<BackboneOutput>>,
+    failed: Option<InferenceError>,
+}
+
+/// A task: (part, image, the part's inputs — `None` for the image itself).
+type Task = (usize, usize, Option<TVec<TValue>>);
+
+enum Next {
+    Task(Task),
+    Wait,
+    Done,
+}
+
+enum Step {
+    Next(TVec<TValue>),
+    Done(BackboneOutput),
+}
+
+impl Queue {
+    fn next_task(&mut self, n: usize) -> Next {
+        if self.failed.is_some() {
+            return Next::Done;
+        }
+        let task = if self.next_image < n {
+            self.next_image += 1;
+            Some((0, self.next_image - 1, None))
+        } else {
+            self.waiting
+                .pop_first()
+                .map(|((part, image), v)| (part, image, Some(v)))
+        };
+        match task {
+            Some(t) => {
+                self.running += 1;
+                Next::Task(t)
+            }
+            None if self.running > 0 => Next::Wait,
+            None => Next::Done,
+        }
+    }
+
+    fn fail(&mut self, e: InferenceError) {
+        self.failed.get_or_insert(e);
+        self.waiting.clear();
+    }
+}
+
+fn spawn_states(parts: &[Plan]) -> Result<Vec<TypedSimpleState>, InferenceError> {
+    parts
+        .iter()
+        .map(|p| p.spawn().map_err(tract_err("creating a state")))
+        .collect()
+}
+
+fn time_parts(parts: &[Plan], pkg: &ModelPackage, input: &[f32]) -> Result<f64, InferenceError> {
+    let mut states = spawn_states(parts)?;
+    run_chain(&mut states, pkg, input)?;
     let mut best = f64::INFINITY;
     for _ in 0..2 {
         let t = Instant::now();
-        run_state(&mut state, pkg, input)?;
+        run_chain(&mut states, pkg, input)?;
         best = best.min(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok(best)
 }
 
-fn run_state(
-    state: &mut TypedSimpleState,
+/// One image through every part, on the caller's states.
+fn run_chain(
+    states: &mut [TypedSimpleState],
     pkg: &ModelPackage,
     input: &[f32],
 ) -> Result<BackboneOutput, InferenceError> {
+    let mut values = tvec!(input_value(pkg, input)?);
+    for state in states.iter_mut() {
+        values = run_part(state, values)?;
+    }
+    read_outputs(&values, pkg)
+}
+
+fn run_part(
+    state: &mut TypedSimpleState,
+    values: TVec<TValue>,
+) -> Result<TVec<TValue>, InferenceError> {
+    state.run(values).map_err(tract_err("running the model"))
+}
+
+/// The input tensor (1×C×S×S) of one image.
+fn input_value(pkg: &ModelPackage, input: &[f32]) -> Result<TValue, InferenceError> {
     let m = &pkg.manifest;
     let (c, s) = (m.input.channels, m.input.size);
     let t = tract_ndarray::Array4::from_shape_vec((1, c, s, s), input.to_vec()).map_err(|e| {
@@ -837,9 +994,11 @@ fn run_state(
             message: e.to_string(),
         }
     })?;
-    let out = state
-        .run(tvec!(Tensor::from(t).into()))
-        .map_err(tract_err("running the model"))?;
+    Ok(Tensor::from(t).into())
+}
+
+fn read_outputs(out: &[TValue], pkg: &ModelPackage) -> Result<BackboneOutput, InferenceError> {
+    let m = &pkg.manifest;
     let d = m.outputs.feature_dim;
     let ms = m.outputs.map_size;
     let get = |i: usize, len: usize| -> Result<Vec<f32>, InferenceError> {
@@ -1374,12 +1533,12 @@ mod tests {
     /// activations by int8 weights: every pointwise product (36 in ConvNeXt-Tiny) accumulates
     /// in i32.
     #[test]
-    fn f32_plan_has_no_int8_tensors_left_and_int8_products_are_integer() {
+    fn plans_have_integer_products_in_int8_only_and_depthwise_on_our_op() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-convnext-tiny");
         let pkg = ModelPackage::open(&dir).expect("demo package opens");
-        let count = |p: Precision, types: &[DatumType]| {
-            let engine = Engine::load(
+        let load = |p: Precision| {
+            Engine::load(
                 &pkg,
                 EngineOptions {
                     precision: p,
@@ -1387,10 +1546,17 @@ mod tests {
                     mm_threads: 1,
                 },
             )
-            .expect("engine loads");
-            let model = engine.plan.model();
-            model
-                .nodes()
+            .expect("engine loads")
+        };
+        let (f32_engine, int8_engine) = (load(Precision::F32), load(Precision::Int8));
+        let nodes = |e: &Engine| -> Vec<TypedNode> {
+            e.parts
+                .iter()
+                .flat_map(|p| p.model().nodes().to_vec())
+                .collect()
+        };
+        let count = |e: &Engine, types: &[DatumType]| {
+            nodes(e)
                 .iter()
                 .filter(|n| {
                     n.outputs
@@ -1399,10 +1565,86 @@ mod tests {
                 })
                 .count()
         };
+        let ops = |e: &Engine, name: &str| nodes(e).iter().filter(|n| n.op.name() == name).count();
         let eight_bit = [DatumType::I8, DatumType::U8];
-        assert_eq!(count(Precision::F32, &eight_bit), 0);
-        assert!(count(Precision::Int8, &eight_bit) > 0);
-        assert_eq!(count(Precision::F32, &[DatumType::I32]), 0);
-        assert!(count(Precision::Int8, &[DatumType::I32]) >= 36);
+        assert_eq!(count(&f32_engine, &eight_bit), 0);
+        assert!(count(&int8_engine, &eight_bit) > 0);
+        assert_eq!(count(&f32_engine, &[DatumType::I32]), 0);
+        assert!(count(&int8_engine, &[DatumType::I32]) >= 36);
+        // ConvNeXt-Tiny's 18 depthwise 7x7 convolutions run on glioedge's op in both plans.
+        for e in [&f32_engine, &int8_engine] {
+            assert_eq!(ops(e, "GlioedgeDepthwiseSame"), 18);
+            assert_eq!(ops(e, "DepthWiseConv"), 0);
+        }
+    }
+
+    /// Deterministic values in [−2, 2) for a 3×224×224 input.
+    fn image(seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..3 * 224 * 224)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    /// The backbone cut into parts computes the bits of the whole graph, one image at a time
+    /// or many across workers, in both precisions.
+    #[test]
+    fn parts_give_the_bits_of_the_whole_graph() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-convnext-tiny");
+        let pkg = ModelPackage::open(&dir).expect("demo package opens");
+        let inputs: Vec<Vec<f32>> = (0..5).map(image).collect();
+        for precision in [Precision::F32, Precision::Int8] {
+            let opts = EngineOptions {
+                precision,
+                threads: 2,
+                mm_threads: 1,
+            };
+            let whole = Engine::load_in_parts(&pkg, opts, 1).expect("loads");
+            let cut = Engine::load_in_parts(&pkg, opts, PARTS).expect("loads");
+            assert_eq!(whole.parts.len(), 1);
+            assert_eq!(cut.parts.len(), PARTS, "{precision:?}");
+            let many = cut.run_many(&inputs).expect("runs");
+            for (input, m) in inputs.iter().zip(&many) {
+                let a = whole.run_one(input).expect("runs");
+                let b = cut.run_one(input).expect("runs");
+                assert_eq!(a.features, b.features, "{precision:?}");
+                assert_eq!(a.feature_map, b.feature_map, "{precision:?}");
+                assert_eq!(m.features, a.features, "{precision:?}: across workers");
+                assert_eq!(
+                    m.feature_map, a.feature_map,
+                    "{precision:?}: across workers"
+                );
+            }
+        }
+    }
+
+    /// A bad input among many is an error for the caller (naming the input tensor), the other
+    /// workers stop, and nothing hangs.
+    #[test]
+    fn a_bad_input_fails_run_many_cleanly() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-convnext-tiny");
+        let pkg = ModelPackage::open(&dir).expect("demo package opens");
+        let engine = Engine::load(
+            &pkg,
+            EngineOptions {
+                precision: Precision::Int8,
+                threads: 2,
+                mm_threads: 1,
+            },
+        )
+        .expect("loads");
+        let mut inputs: Vec<Vec<f32>> = (0..4).map(image).collect();
+        inputs[2].truncate(100);
+        let e = engine.run_many(&inputs).expect_err("a short input fails");
+        assert!(e.to_string().contains("input tensor"), "{e}");
+        // The engine is still usable.
+        assert_eq!(engine.run_many(&inputs[..2]).expect("runs").len(), 2);
     }
 }
