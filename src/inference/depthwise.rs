@@ -253,7 +253,7 @@ pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::inference) mod tests {
     use super::*;
 
     /// The convolution written out the slow way, in f64.
@@ -290,7 +290,7 @@ mod tests {
     }
 
     /// Deterministic values in [−1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
+    pub(in crate::inference) fn values(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         (0..n)
             .map(|_| {

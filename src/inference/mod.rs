@@ -1580,14 +1580,9 @@ mod tests {
 
     /// Deterministic values in [−2, 2) for a 3×224×224 input.
     fn image(seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..3 * 224 * 224)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
+        depthwise::tests::values(3 * 224 * 224, seed)
+            .into_iter()
+            .map(|v| v * 2.0)
             .collect()
     }
 
