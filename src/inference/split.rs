@@ -137,9 +137,12 @@ fn part(
     }
     let sources = model.input_outlets()?.to_vec();
     for (p, &id) in order.iter().enumerate() {
+        // What the part reads comes before its end in the order: nothing later is needed.
+        if p >= range.end {
+            break;
+        }
         let node = model.node(id);
-        let inside = range.contains(&p);
-        if !(inside || constant[id]) {
+        if !(range.contains(&p) || constant[id]) {
             continue;
         }
         if sources.iter().any(|s| s.node == id) {
